@@ -1,0 +1,1 @@
+"""The artists domain: the onboarded roster and royalty payouts computed from plays."""

@@ -1,0 +1,1 @@
+"""The podcasts domain: the episode catalog and play events, enriched with the listener's country."""

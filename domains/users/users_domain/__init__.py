@@ -1,0 +1,1 @@
+"""The users domain: registrations from the sign-up system, mastered into profiles."""

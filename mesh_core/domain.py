@@ -1,0 +1,296 @@
+"""``Domain``: collects a domain's ports and assets and builds its code location's Definitions."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from mesh_core.contracts import Access, Contract
+from mesh_core.errors import DefinitionError
+from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, SNAPSHOT_ATTR, STORE_KEY, MeshStore, PortIOManager
+from mesh_core.metadata import port_definition_metadata
+from mesh_core.ports import IDENTIFIER, InputPort
+from mesh_core.publish import CONTRACT_CHECK, write_audit_publish
+
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+
+InputSpec = InputPort | str | dg.AssetsDefinition
+
+
+@dataclass(frozen=True)
+class OutputPortSpec:
+    """A declared output port: its id, contract, inputs and source file."""
+
+    port_id: str
+    contract: Contract
+    description: str
+    inputs: Mapping[str, InputSpec]
+    file: str | None
+
+
+class Domain:
+    """A business domain: one Dagster code location publishing contracted output ports.
+
+    Args:
+        name: Lowercase identifier; the asset key prefix and group of every asset.
+        owner: Dagster owner string, ``team:<name>`` or an email address.
+        description: What the domain is responsible for.
+        automation_interval_seconds: How often the automation sensor evaluates.
+
+    Example:
+        >>> users = Domain("users", owner="team:users", description="Mastered customers")
+        >>> @users.output_port(contract=ProfileContract, version="1.0.0")  # doctest: +SKIP
+        ... def profiles(registrations: pd.DataFrame) -> pd.DataFrame: ...
+        >>> defs = users.definitions()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        owner: str,
+        description: str = "",
+        automation_interval_seconds: int = 15,
+    ) -> None:
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            raise DefinitionError(
+                f"domain name {name!r} must be a lowercase identifier such as 'users'", domain=str(name)
+            )
+        if not isinstance(owner, str) or not _OWNER.match(owner):
+            raise DefinitionError(
+                f"owner {owner!r} must be 'team:<letters, digits or _>' or an email address", domain=name
+            )
+        self.name = name
+        self.owner = owner
+        self.description = description
+        self.automation_interval_seconds = automation_interval_seconds
+        self._assets: dict[str, dg.AssetsDefinition] = {}
+        self._ports: dict[str, OutputPortSpec] = {}
+        self._foreign_keys: set[dg.AssetKey] = set()
+
+    @property
+    def ports(self) -> list[OutputPortSpec]:
+        """The declared output ports, in declaration order."""
+        return list(self._ports.values())
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        """Every asset of the domain: ports and internal assets."""
+        return list(self._assets.values())
+
+    def output_port(
+        self,
+        *,
+        contract: Any,
+        version: str,
+        description: str | None = None,
+        access: Access = "public",
+        consumers: Sequence[str] = (),
+        freshness: timedelta | None = None,
+        inputs: Mapping[str, InputSpec] | None = None,
+        name: str | None = None,
+    ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
+        """Declare a published data product from a function returning a DataFrame.
+
+        The port id is ``<domain>.<function name>``. The returned frame is validated
+        against ``contract`` before it is published (write–audit–publish).
+
+        Args:
+            contract: A pandera ``DataFrameModel`` class or ``DataFrameSchema``.
+            version: Semantic version of the contract.
+            description: What the product is; defaults to the function's docstring.
+            access: ``public``, ``restricted`` or ``private``.
+            consumers: Domains allowed to read a ``restricted`` port.
+            freshness: Optional SLA.
+            inputs: Parameter name to ``InputPort``, or to a local asset (name or definition).
+            name: Port name, if not the function's name.
+        """
+
+        def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
+            port_name = self._claim_name(name or fn.__name__, fn)
+            port_id = f"{self.name}.{port_name}"
+            where = {"domain": self.name, "port": port_id, "file": _source_file(fn)}
+            try:
+                port_contract = Contract(
+                    schema=contract,
+                    version=version,
+                    access=access,
+                    consumers=tuple(consumers) if not isinstance(consumers, str) else consumers,
+                    freshness=freshness,
+                    domain=self.name,
+                    port=port_id,
+                )
+            except DefinitionError as error:
+                raise DefinitionError(error.message, **where) from None
+            ins = self._asset_ins(inputs or {}, fn, port_id)
+            wants_context = "context" in inspect.signature(fn).parameters
+            spec = OutputPortSpec(
+                port_id=port_id,
+                contract=port_contract,
+                description=description or inspect.getdoc(fn) or "",
+                inputs=dict(inputs or {}),
+                file=where["file"],
+            )
+
+            def compute(context, **frames: Any):  # Dagster rejects a string-annotated context
+                inputs_read = {
+                    frame.attrs[SNAPSHOT_ATTR]["port_id"]: dict(frame.attrs[SNAPSHOT_ATTR])
+                    for frame in frames.values()
+                    if isinstance(frame, pd.DataFrame) and SNAPSHOT_ATTR in frame.attrs
+                }
+                result = fn(context=context, **frames) if wants_context else fn(**frames)
+                store = getattr(context.resources, STORE_KEY).store()
+                yield from write_audit_publish(
+                    store, port_id, port_contract, result, inputs_read, file=spec.file
+                )
+
+            key = dg.AssetKey([self.name, port_name])
+            asset = dg.asset(
+                key=key,
+                ins=ins,
+                description=spec.description,
+                group_name=self.name,
+                owners=[self.owner],
+                metadata=port_definition_metadata(port_id, port_contract),
+                tags={"mesh/kind": "output_port"},
+                kinds={"pandas", "parquet"},
+                check_specs=[
+                    dg.AssetCheckSpec(
+                        CONTRACT_CHECK,
+                        asset=key,
+                        blocking=True,
+                        description=f"Frame satisfies contract v{port_contract.version} before publish",
+                    )
+                ],
+                freshness_policy=(
+                    dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None
+                ),
+                automation_condition=self._automation(ins),
+                required_resource_keys={STORE_KEY},
+            )(compute)
+            self._assets[port_name] = asset
+            self._ports[port_name] = spec
+            return asset
+
+        return decorate
+
+    def asset(
+        self,
+        fn: Callable[..., pd.DataFrame] | None = None,
+        *,
+        inputs: Mapping[str, InputSpec] | None = None,
+        description: str | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Declare an internal (unpublished) asset with the domain's key prefix, group and owner.
+
+        Its DataFrame is stored by the port store's IO manager. Other domains cannot
+        consume it; publish an output port for that.
+        """
+
+        def decorate(function: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
+            asset_name = self._claim_name(name or function.__name__, function)
+            ins = self._asset_ins(inputs or {}, function, f"{self.name}.{asset_name}")
+            asset = dg.asset(
+                key=[self.name, asset_name],
+                ins=ins,
+                description=description or inspect.getdoc(function),
+                group_name=self.name,
+                owners=[self.owner],
+                tags={"mesh/kind": "internal"},
+                kinds={"pandas", "parquet"},
+                io_manager_key=IO_MANAGER_KEY,
+                automation_condition=self._automation(ins),
+            )(function)
+            self._assets[asset_name] = asset
+            return asset
+
+        return decorate(fn) if fn is not None else decorate
+
+    def automation_sensor(self) -> dg.AutomationConditionSensorDefinition:
+        """The domain's automation sensor, running by default."""
+        return dg.AutomationConditionSensorDefinition(
+            f"{self.name}_automation",
+            target=dg.AssetSelection.groups(self.name),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=self.automation_interval_seconds,
+            description=f"Re-materializes {self.name} ports when their inputs publish and pass their checks.",
+        )
+
+    def definitions(self, **extra: Any) -> dg.Definitions:
+        """Everything the code location needs: assets, contract checks, automation and store resources.
+
+        Keyword arguments are passed to ``dagster.Definitions``; ``assets``, ``sensors``
+        and ``resources`` are merged with the domain's own.
+        """
+        resources = {STORE_KEY: MeshStore(), **extra.pop("resources", {})}
+        resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
+        return dg.Definitions(
+            assets=[*self._assets.values(), *self._foreign_port_specs(), *extra.pop("assets", [])],
+            sensors=[self.automation_sensor(), *extra.pop("sensors", [])],
+            resources=resources,
+            **extra,
+        )
+
+    def _foreign_port_specs(self) -> list[dg.AssetSpec]:
+        """External specs for other domains' ports read here; their own location materializes them."""
+        return [dg.AssetSpec(key) for key in sorted(self._foreign_keys, key=lambda key: key.path)]
+
+    def _claim_name(self, name: str, fn: Callable[..., Any]) -> str:
+        where = {"domain": self.name, "port": f"{self.name}.{name}", "file": _source_file(fn)}
+        if not IDENTIFIER.match(name):
+            raise DefinitionError(f"name {name!r} must be a lowercase identifier", **where)
+        if name in self._assets:
+            raise DefinitionError(f"'{name}' is declared twice in domain {self.name}", **where)
+        return name
+
+    def _asset_ins(self, inputs: Mapping[str, InputSpec], fn: Callable[..., Any], port_id: str) -> dict[str, dg.AssetIn]:
+        where = {"domain": self.name, "port": port_id, "file": _source_file(fn)}
+        parameters = [p for p in inspect.signature(fn).parameters if p != "context"]
+        if sorted(parameters) != sorted(inputs):
+            raise DefinitionError(
+                f"function parameters {parameters} must match the declared inputs {list(inputs)}", **where
+            )
+        return {param: self._asset_in(spec, where) for param, spec in inputs.items()}
+
+    def _asset_in(self, spec: InputSpec, where: dict[str, Any]) -> dg.AssetIn:
+        if isinstance(spec, InputPort):
+            if spec.domain == self.name:
+                raise DefinitionError(
+                    f"input port {spec.port_id} belongs to this domain; name the local asset instead",
+                    **where,
+                )
+            metadata = {PORT_ID: spec.port_id, PORT_MAJOR: spec.major}
+            self._foreign_keys.add(spec.asset_key)
+            return dg.AssetIn(key=spec.asset_key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
+        local = spec.key.path[-1] if isinstance(spec, dg.AssetsDefinition) else spec
+        if not isinstance(local, str) or local not in self._assets:
+            raise DefinitionError(
+                f"input {spec!r} is neither an InputPort nor an asset declared earlier in domain {self.name}",
+                **where,
+            )
+        key = dg.AssetKey([self.name, local])
+        port = self._ports.get(local)
+        metadata = {PORT_ID: port.port_id, PORT_MAJOR: port.contract.major} if port else {}
+        return dg.AssetIn(key=key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
+
+    @staticmethod
+    def _automation(ins: Mapping[str, dg.AssetIn]) -> dg.AutomationCondition | None:
+        """Eager on inputs, gated on their blocking checks; roots are launched by people or schedules."""
+        if not ins:
+            return None
+        return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def _source_file(fn: Callable[..., Any]) -> str | None:
+    try:
+        return inspect.getsourcefile(fn)
+    except TypeError:
+        return None

@@ -1,0 +1,71 @@
+"""Dagster resources over the port store: the store itself and its IO manager."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from mesh_core.errors import MeshError
+from mesh_core.settings import MeshSettings
+from mesh_core.store import PortStore
+
+IO_MANAGER_KEY = "mesh_io_manager"
+STORE_KEY = "mesh_store"
+# AssetIn metadata that marks an input as a port read at a pinned major.
+PORT_ID = "mesh/port_id"
+PORT_MAJOR = "mesh/major"
+# Key in DataFrame.attrs describing the snapshot an input frame came from.
+SNAPSHOT_ATTR = "mesh_snapshot"
+
+
+class MeshStore(dg.ConfigurableResource):
+    """The port store as a Dagster resource.
+
+    ``home`` and ``env`` default to ``MESH_HOME`` and ``MESH_ENV``, read when a run
+    starts, not at import.
+    """
+
+    home: str | None = None
+    env: str | None = None
+
+    def store(self) -> PortStore:
+        """The configured ``PortStore``."""
+        settings = MeshSettings.from_env() if self.home is None or self.env is None else None
+        home = self.home if self.home is not None else settings.home
+        env = self.env if self.env is not None else settings.env
+        return PortStore(home, env)
+
+
+class PortIOManager(dg.ConfigurableIOManager):
+    """Loads input ports from their current published snapshot; stores internal assets.
+
+    A loaded port frame carries ``frame.attrs["mesh_snapshot"]`` (port id, snapshot
+    id, content hash), which the consumer records as its "with what".
+    """
+
+    mesh_store: MeshStore
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        domain, name = context.asset_key.path[0], context.asset_key.path[-1]
+        if not isinstance(obj, pd.DataFrame):
+            raise MeshError(
+                f"internal asset '{name}' returned {type(obj).__name__}; mesh assets return a pandas DataFrame",
+                domain=domain,
+            )
+        path = self.mesh_store.store().write_internal(domain, name, obj)
+        context.add_output_metadata({"dagster/uri": str(path), "dagster/row_count": len(obj)})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        metadata = context.definition_metadata or {}
+        store = self.mesh_store.store()
+        if PORT_ID in metadata:
+            frame, snapshot = store.read(metadata[PORT_ID], int(metadata[PORT_MAJOR]))
+            frame.attrs[SNAPSHOT_ATTR] = {
+                "port_id": snapshot.port_id,
+                "version": snapshot.version,
+                "snapshot_id": snapshot.snapshot_id,
+                "data_version": snapshot.content_hash,
+            }
+            return frame
+        domain, name = context.asset_key.path[0], context.asset_key.path[-1]
+        return store.read_internal(domain, name)
