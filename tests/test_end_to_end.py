@@ -1,0 +1,85 @@
+"""The example mesh end to end: users, then podcasts, then artists, on one instance and one store."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from artists_domain.royalties import royalty_per_play
+from conftest import latest_materialization, location_defs, materialize
+from mesh_core import PortStore
+
+
+@pytest.fixture
+def published_mesh(instance, store: PortStore) -> PortStore:
+    for domain in ("users", "podcasts", "artists"):
+        assert materialize(location_defs(domain), instance).success
+    return store
+
+
+def test_outputs_are_consistent_across_domains(published_mesh: PortStore):
+    profiles, _ = published_mesh.read("users.profiles", 1)
+    plays, _ = published_mesh.read("podcasts.plays", 1)
+    payouts, _ = published_mesh.read("artists.payouts", 1)
+    episodes, _ = published_mesh.read("podcasts.episodes", 1)
+
+    assert profiles["user_id"].is_unique and len(profiles) == 1_000
+    assert len(plays) > 9_000, "nearly all plays belong to mastered listeners"
+    assert plays["user_id"].isin(profiles["user_id"]).all()
+    assert plays["episode_id"].isin(episodes["episode_id"]).all()
+    assert payouts["amount_usd"].sum() == pytest.approx(royalty_per_play(plays, profiles).sum(), rel=1e-9)
+    assert payouts["plays"].sum() == len(plays)
+    assert payouts["seconds_played"].sum() == plays["seconds_played"].sum()
+
+
+def test_each_consumer_records_the_snapshots_it_read(published_mesh: PortStore, instance):
+    profiles = published_mesh.current("users.profiles", 1)
+    plays = published_mesh.current("podcasts.plays", 1)
+
+    read_by_plays = latest_materialization(instance, "podcasts/plays").metadata["mesh/inputs"].value
+    assert read_by_plays == {
+        "users.profiles": {
+            "port_id": "users.profiles",
+            "version": "1.0.0",
+            "snapshot_id": profiles.snapshot_id,
+            "data_version": profiles.content_hash,
+        }
+    }
+    read_by_payouts = latest_materialization(instance, "artists/payouts").metadata["mesh/inputs"].value
+    assert {port: read["snapshot_id"] for port, read in read_by_payouts.items()} == {
+        "podcasts.plays": plays.snapshot_id,
+        "users.profiles": profiles.snapshot_id,
+    }
+    assert latest_materialization(instance, "users/profiles").metadata["mesh/inputs"].value == {}
+
+
+def test_sql_users_query_the_mesh_through_duckdb(published_mesh: PortStore):
+    with duckdb.connect(str(published_mesh.catalog_path), read_only=True) as sql:
+        joined = sql.execute(
+            """
+            select count(*) from "podcasts"."plays" p
+            join "users"."profiles" u using (user_id)
+            """
+        ).fetchone()[0]
+        total = sql.execute('select sum(amount_usd) from "artists"."payouts"').fetchone()[0]
+    assert joined == published_mesh.current("podcasts.plays", 1).rows
+    assert total == pytest.approx(published_mesh.read("artists.payouts", 1)[0]["amount_usd"].sum())
+
+
+def test_a_consumer_before_its_producer_fails_clearly(instance):
+    result = materialize(location_defs("podcasts"), instance, ["podcasts/plays"], raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.error.cause.message if failure.step_failure_data.error.cause else ""
+    message += failure.step_failure_data.error.message
+    assert "port users.profiles" in message and "materialize the producer first" in message
+
+
+def test_feeds_are_deterministic_and_scale(monkeypatch):
+    from podcasts_domain import sources
+
+    first = sources.play_events(1, sources.episode_catalog(1))
+    again = sources.play_events(1, sources.episode_catalog(1))
+    pd.testing.assert_frame_equal(first, again)
+    assert len(sources.play_events(3, sources.episode_catalog(3))) == 3 * len(first)

@@ -1,0 +1,94 @@
+"""Write–audit–publish: a frame that breaks its contract fails the run and publishes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from conftest import latest_materialization, materialize
+from mesh_core import Domain, PortStore
+
+CONTRACT = pa.DataFrameSchema(
+    {
+        "entry_id": pa.Column(int, unique=True),
+        "amount": pa.Column(float, pa.Check.in_range(0, 1_000_000)),
+        "memo": pa.Column(str),
+    },
+    strict=True,
+)
+GOOD = pd.DataFrame({"entry_id": [1, 2, 3], "amount": [10.0, 20.0, 30.0], "memo": ["a", "b", "c"]})
+
+BAD_FRAMES = {
+    "wrong dtype": (GOOD.assign(entry_id=["1", "2", "3"]), {"entry_id: dtype('int64')": 1}, []),
+    "null in non-nullable": (GOOD.assign(memo=["a", None, "c"]), {"memo: not_nullable": 1}, [1]),
+    "missing column": (GOOD.drop(columns="memo"), {"memo: missing column": 1}, []),
+    "duplicate in unique": (GOOD.assign(entry_id=[1, 1, 3]), {"entry_id: field_uniqueness": 2}, [0, 1]),
+    "out of range": (GOOD.assign(amount=[10.0, -5.0, 2e6]), {"amount: in_range(0, 1000000)": 2}, [1, 2]),
+}
+
+
+def ledger(frames: list[pd.DataFrame]) -> dg.Definitions:
+    """A real domain whose port publishes the next frame of ``frames`` on each run."""
+    domain = Domain("ledger", owner="team:ledger")
+
+    @domain.output_port(contract=CONTRACT, version="1.0.0")
+    def entries() -> pd.DataFrame:
+        return frames.pop(0)
+
+    return domain.definitions()
+
+
+def published_bytes(store: PortStore) -> tuple[bytes, bytes]:
+    snapshot = store.current("ledger.entries", 1)
+    pointer = store.port_dir("ledger.entries", 1) / "current.json"
+    return pointer.read_bytes(), Path(snapshot.path).read_bytes()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FRAMES))
+def test_violation_fails_records_evidence_and_keeps_previous_snapshot(case, instance, store):
+    bad, expected_counts, failing_rows = BAD_FRAMES[case]
+    defs = ledger([GOOD, bad])
+    assert materialize(defs, instance).success
+    before = published_bytes(store)
+    good_materialization = latest_materialization(instance, "ledger/entries")
+
+    result = materialize(defs, instance, raise_on_error=False)
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "contract v1.0.0 violated, nothing published" in failure.step_failure_data.error.message
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "contract" and not evaluation.passed
+    evidence = {key: value.value for key, value in evaluation.metadata.items()}
+    assert evidence["failures_by_check"] == expected_counts
+    assert evidence["failure_count"] == sum(expected_counts.values())
+    assert [row["_index"] for row in evidence["failed_rows_sample"]] == failing_rows
+    assert evidence["failure_cases_sample"], "pandera's failure cases travel with the check"
+    if case == "missing column":
+        assert evidence["missing_columns"] == ["memo"]
+    # The failed check is recorded in the instance, and no new materialization is.
+    [record] = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(["ledger", "entries"]), "contract"), limit=1
+    )
+    assert record.run_id == result.run_id
+    assert not record.event.dagster_event.event_specific_data.passed
+    assert latest_materialization(instance, "ledger/entries") == good_materialization
+    # Consumers still read the previous snapshot, byte for byte.
+    assert published_bytes(store) == before
+    pd.testing.assert_frame_equal(store.read("ledger.entries", 1)[0], GOOD)
+
+
+def test_passing_publish_records_check_and_data_version(instance, store):
+    result = materialize(ledger([GOOD]), instance)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed
+    snapshot = store.current("ledger.entries", 1)
+    materialization = latest_materialization(instance, "ledger/entries")
+    assert materialization.tags["dagster/data_version"] == snapshot.content_hash
+    assert materialization.metadata["mesh/snapshot_id"].value == snapshot.snapshot_id
+    assert materialization.metadata["dagster/uri"].value == snapshot.path
+    assert materialization.metadata["dagster/row_count"].value == 3
