@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,25 +13,14 @@ import pandas as pd
 
 from mesh_core.contracts import Access, Contract
 from mesh_core.errors import DefinitionError
-from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, SNAPSHOT_ATTR, STORE_KEY, MeshStore, PortIOManager
-from mesh_core.metadata import port_definition_metadata
-from mesh_core.ports import IDENTIFIER, InputPort
-from mesh_core.publish import CONTRACT_CHECK, write_audit_publish
+from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
+from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata
+from mesh_core.ports import IDENTIFIER, InputPort, PreviousMajor
 
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 
 InputSpec = InputPort | str | dg.AssetsDefinition
-
-
-@dataclass(frozen=True)
-class OutputPortSpec:
-    """A declared output port: its id, contract, inputs and source file."""
-
-    port_id: str
-    contract: Contract
-    description: str
-    inputs: Mapping[str, InputSpec]
-    file: str | None
+DOMAIN_METADATA = "mesh/domain"
 
 
 class Domain:
@@ -96,6 +84,7 @@ class Domain:
         freshness: timedelta | None = None,
         inputs: Mapping[str, InputSpec] | None = None,
         name: str | None = None,
+        previous: Sequence[PreviousMajor] = (),
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -111,6 +100,7 @@ class Domain:
             freshness: Optional SLA.
             inputs: Parameter name to ``InputPort``, or to a local asset (name or definition).
             name: Port name, if not the function's name.
+            previous: Older majors still served to pinned consumers, each until its deprecation date.
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -118,63 +108,31 @@ class Domain:
             port_id = f"{self.name}.{port_name}"
             where = {"domain": self.name, "port": port_id, "file": _source_file(fn)}
             try:
-                port_contract = Contract(
-                    schema=contract,
-                    version=version,
-                    access=access,
-                    consumers=tuple(consumers) if not isinstance(consumers, str) else consumers,
-                    freshness=freshness,
-                    domain=self.name,
-                    port=port_id,
+                port_contract = self._contract(contract, version, access, consumers, freshness, port_id)
+                older = tuple(
+                    (self._contract(p.contract, p.version, access, consumers, None, port_id), p) for p in previous
                 )
             except DefinitionError as error:
                 raise DefinitionError(error.message, **where) from None
-            ins = self._asset_ins(inputs or {}, fn, port_id)
-            wants_context = "context" in inspect.signature(fn).parameters
+            _check_previous_majors(port_contract, older, where)
             spec = OutputPortSpec(
                 port_id=port_id,
                 contract=port_contract,
                 description=description or inspect.getdoc(fn) or "",
                 inputs=dict(inputs or {}),
                 file=where["file"],
+                previous=older,
             )
-
-            def compute(context, **frames: Any):  # Dagster rejects a string-annotated context
-                inputs_read = {
-                    frame.attrs[SNAPSHOT_ATTR]["port_id"]: dict(frame.attrs[SNAPSHOT_ATTR])
-                    for frame in frames.values()
-                    if isinstance(frame, pd.DataFrame) and SNAPSHOT_ATTR in frame.attrs
-                }
-                result = fn(context=context, **frames) if wants_context else fn(**frames)
-                store = getattr(context.resources, STORE_KEY).store()
-                yield from write_audit_publish(
-                    store, port_id, port_contract, result, inputs_read, file=spec.file
-                )
-
-            key = dg.AssetKey([self.name, port_name])
-            asset = dg.asset(
-                key=key,
+            ins = self._asset_ins(spec.inputs, fn, port_id)
+            asset = build_port_asset(
+                spec,
+                fn,
+                key=dg.AssetKey([self.name, port_name]),
+                group=self.name,
+                owner=self.owner,
                 ins=ins,
-                description=spec.description,
-                group_name=self.name,
-                owners=[self.owner],
-                metadata=port_definition_metadata(port_id, port_contract),
-                tags={"mesh/kind": "output_port"},
-                kinds={"pandas", "parquet"},
-                check_specs=[
-                    dg.AssetCheckSpec(
-                        CONTRACT_CHECK,
-                        asset=key,
-                        blocking=True,
-                        description=f"Frame satisfies contract v{port_contract.version} before publish",
-                    )
-                ],
-                freshness_policy=(
-                    dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None
-                ),
-                automation_condition=self._automation(ins),
-                required_resource_keys={STORE_KEY},
-            )(compute)
+                automation=self._automation(ins),
+            )
             self._assets[port_name] = asset
             self._ports[port_name] = spec
             return asset
@@ -205,6 +163,7 @@ class Domain:
                 group_name=self.name,
                 owners=[self.owner],
                 tags={"mesh/kind": "internal"},
+                metadata={"mesh/input_ports": input_ports_metadata(inputs or {})},
                 kinds={"pandas", "parquet"},
                 io_manager_key=IO_MANAGER_KEY,
                 automation_condition=self._automation(ins),
@@ -232,16 +191,29 @@ class Domain:
         """
         resources = {STORE_KEY: MeshStore(), **extra.pop("resources", {})}
         resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
+        domain = {"name": self.name, "owner": self.owner, "description": self.description}
         return dg.Definitions(
             assets=[*self._assets.values(), *self._foreign_port_specs(), *extra.pop("assets", [])],
             sensors=[self.automation_sensor(), *extra.pop("sensors", [])],
             resources=resources,
+            metadata={DOMAIN_METADATA: dg.MetadataValue.json(domain), **extra.pop("metadata", {})},
             **extra,
         )
 
     def _foreign_port_specs(self) -> list[dg.AssetSpec]:
         """External specs for other domains' ports read here; their own location materializes them."""
         return [dg.AssetSpec(key) for key in sorted(self._foreign_keys, key=lambda key: key.path)]
+
+    def _contract(self, schema: Any, version: str, access: Access, consumers: Any, freshness: Any, port_id: str) -> Contract:
+        return Contract(
+            schema=schema,
+            version=version,
+            access=access,
+            consumers=tuple(consumers) if not isinstance(consumers, str) else consumers,
+            freshness=freshness,
+            domain=self.name,
+            port=port_id,
+        )
 
     def _claim_name(self, name: str, fn: Callable[..., Any]) -> str:
         where = {"domain": self.name, "port": f"{self.name}.{name}", "file": _source_file(fn)}
@@ -287,6 +259,17 @@ class Domain:
         if not ins:
             return None
         return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def _check_previous_majors(current: Contract, older: tuple, where: dict[str, Any]) -> None:
+    majors = [contract.major for contract, _ in older]
+    if any(major >= current.major for major in majors) or len(set(majors)) != len(majors):
+        raise DefinitionError(
+            f"previous majors {majors} must be distinct and below the current major {current.major}", **where
+        )
+    for contract, previous in older:
+        if not callable(previous.adapt):
+            raise DefinitionError(f"previous major v{contract.major} needs a callable adapt", **where)
 
 
 def _source_file(fn: Callable[..., Any]) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -84,3 +85,29 @@ class InputPort:
     def asset_key(self) -> dg.AssetKey:
         """The producer's asset key."""
         return port_asset_key(self.port_id)
+
+
+@dataclass(frozen=True)
+class PreviousMajor:
+    """An older major version that a port keeps serving, alongside the current one.
+
+    Consumers pinned to it keep receiving data in its shape until ``deprecation_date``;
+    ``mesh validate`` warns before that date and errors after it.
+
+    Args:
+        version: The old contract's semantic version, e.g. ``"1.4.0"``.
+        contract: The old pandera schema.
+        adapt: Turns the current frame into the old shape.
+        deprecation_date: The last day the old major is served.
+
+    Example:
+        >>> import datetime, pandera.pandas as pa
+        >>> PreviousMajor("1.0.0", pa.DataFrameSchema({}), adapt=lambda f: f,
+        ...               deprecation_date=datetime.date(2027, 1, 31)).version
+        '1.0.0'
+    """
+
+    version: str
+    contract: Any
+    adapt: Any
+    deprecation_date: date

@@ -1,62 +1,116 @@
-"""Write–audit–publish: validate an output port's frame before the store makes it visible."""
+"""Write–audit–publish: validate an output port's frame before the store makes it visible.
+
+Every served major is audited (the current contract, and each previous major through
+its adapter) together with every registered consumer's expectations. Only if all of
+them pass is anything published, so a publish is all or nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from mesh_core.audit import AuditReport, audit
 from mesh_core.contracts import Contract
 from mesh_core.errors import ContractViolation, MeshError
+from mesh_core.expectations import Expectation
 from mesh_core.metadata import materialization_metadata
 from mesh_core.store import PortStore
 
 CONTRACT_CHECK = "contract"
+EXPECTATIONS_CHECK = "consumer_expectations"
+
+
+@dataclass(frozen=True)
+class ServedMajor:
+    """One major version a port publishes: its contract, check name and adapter."""
+
+    contract: Contract
+    check_name: str
+    adapt: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
 
 def write_audit_publish(
     store: PortStore,
     port_id: str,
-    contract: Contract,
+    served: list[ServedMajor],
     frame: Any,
     inputs_read: dict[str, dict[str, Any]],
+    expectations: list[Expectation],
     *,
     file: str | None = None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Audit ``frame`` against ``contract``; publish it only if every check passes.
+    """Audit ``frame`` for every served major and expectation; publish only if all pass.
 
-    Yields the materialization and the passed ``contract`` check. On a violation it
-    yields the failed check with its evidence, then raises ``dagster.Failure``: the
-    run fails and consumers keep the previous snapshot.
+    On a violation it yields every check result with its evidence, then raises
+    ``dagster.Failure``: the run fails and consumers keep the previous snapshots.
     """
-    domain = port_id.split(".")[0]
+    where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
     if not isinstance(frame, pd.DataFrame):
         raise MeshError(
             f"the port function returned {type(frame).__name__}; an output port returns a pandas DataFrame",
-            domain=domain,
-            port=port_id,
-            file=file,
+            **where,
         )
-    report = contract.validate(frame)
-    evidence = report.check_metadata()
-    if not report.passed:
-        yield dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=False, metadata=evidence)
-        violation = ContractViolation(
-            f"contract v{contract.version} violated, nothing published: {report.summary()}",
-            domain=domain,
-            port=port_id,
-            file=file,
-        )
-        raise dg.Failure(description=str(violation), metadata=evidence, allow_retries=False)
-    snapshot = store.publish(port_id, report.frame, version=contract.version)
-    yield dg.MaterializeResult(
-        metadata=materialization_metadata(snapshot, inputs_read),
-        data_version=dg.DataVersion(snapshot.content_hash),
+    frames = {major.contract.major: _adapt(major, frame, where) for major in served}
+    reports = {major.check_name: major.contract.validate(frames[major.contract.major]) for major in served}
+    relied_on = [e for e in expectations if e.major in frames]
+    consumer_reports = {e.consumer: audit(e.schema, frames[e.major]) for e in relied_on}
+    broken = [name for name, report in reports.items() if not report.passed]
+    broken_consumers = sorted(name for name, report in consumer_reports.items() if not report.passed)
+
+    if broken or broken_consumers:
+        yield from _check_results(reports, consumer_reports)
+        versions = {major.check_name: major.contract.version for major in served}
+        problems = [f"contract v{versions[name]} violated: {reports[name].summary()}" for name in broken]
+        problems += [
+            f"expectations of consumer {c} violated: {consumer_reports[c].summary()}" for c in broken_consumers
+        ]
+        violation = ContractViolation("nothing published; " + "; ".join(problems), **where)
+        raise dg.Failure(description=str(violation), allow_retries=False)
+
+    snapshots = {
+        major.check_name: store.publish(port_id, reports[major.check_name].frame, version=major.contract.version)
+        for major in served
+    }
+    current = snapshots[served[0].check_name]
+    metadata = materialization_metadata(current, inputs_read)
+    metadata["mesh/served_snapshots"] = dg.MetadataValue.json(
+        {f"v{s.major}": s.snapshot_id for s in snapshots.values()}
     )
-    yield dg.AssetCheckResult(
-        check_name=CONTRACT_CHECK,
-        passed=True,
-        metadata={**evidence, "snapshot_id": snapshot.snapshot_id},
-    )
+    yield dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(current.content_hash))
+    yield from _check_results(reports, consumer_reports, snapshots)
+
+
+def _adapt(major: ServedMajor, frame: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
+    if major.adapt is None:
+        return frame
+    try:
+        adapted = major.adapt(frame.copy())
+    except Exception as error:  # noqa: BLE001 - the user's adapter; report it with the port named
+        raise MeshError(f"adapter to v{major.contract.major} failed: {error!r}", **where) from error
+    if not isinstance(adapted, pd.DataFrame):
+        raise MeshError(f"adapter to v{major.contract.major} returned {type(adapted).__name__}", **where)
+    return adapted
+
+
+def _check_results(
+    reports: dict[str, AuditReport],
+    consumer_reports: dict[str, AuditReport],
+    snapshots: dict[str, Any] | None = None,
+) -> Iterator[dg.AssetCheckResult]:
+    for name, report in reports.items():
+        metadata = report.check_metadata()
+        if snapshots:
+            metadata["snapshot_id"] = snapshots[name].snapshot_id
+        yield dg.AssetCheckResult(check_name=name, passed=report.passed, metadata=metadata)
+    failing = {consumer: report for consumer, report in consumer_reports.items() if not report.passed}
+    metadata: dict[str, Any] = {"consumers_checked": sorted(consumer_reports)}
+    if failing:
+        metadata["failing_consumers"] = sorted(failing)
+        metadata["failures_by_consumer"] = {c: r.failures_by_check for c, r in failing.items()}
+        metadata["failed_rows_sample"] = {c: r.failed_rows for c, r in failing.items()}
+    yield dg.AssetCheckResult(check_name=EXPECTATIONS_CHECK, passed=not failing, metadata=metadata)

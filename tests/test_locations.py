@@ -36,7 +36,9 @@ def test_location_loads_with_keys_groups_owners_and_checks(domain: str):
         parents = {parent.to_user_string() for parent in node.parent_keys}
         assert parents == EDGES.get(key.to_user_string(), set())
     checks = {(check.asset_key.to_user_string(), check.name) for check in graph.asset_check_keys}
-    assert checks == {(f"{domain}/{name}", "contract") for name in expected["ports"]}
+    assert checks == {
+        (f"{domain}/{name}", check) for name in expected["ports"] for check in ("contract", "consumer_expectations")
+    }
     for check_key in graph.asset_check_keys:
         assert graph.get(check_key).blocking
 

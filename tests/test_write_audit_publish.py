@@ -60,9 +60,12 @@ def test_violation_fails_records_evidence_and_keeps_previous_snapshot(case, inst
 
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)
-    assert "contract v1.0.0 violated, nothing published" in failure.step_failure_data.error.message
-    [evaluation] = result.get_asset_check_evaluations()
-    assert evaluation.check_name == "contract" and not evaluation.passed
+    message = failure.step_failure_data.error.message
+    assert "port ledger.entries" in message and "nothing published; contract v1.0.0 violated" in message
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["consumer_expectations"].passed, "no consumer registered expectations"
+    evaluation = evaluations["contract"]
+    assert not evaluation.passed
     evidence = {key: value.value for key, value in evaluation.metadata.items()}
     assert evidence["failures_by_check"] == expected_counts
     assert evidence["failure_count"] == sum(expected_counts.values())
@@ -84,8 +87,7 @@ def test_violation_fails_records_evidence_and_keeps_previous_snapshot(case, inst
 
 def test_passing_publish_records_check_and_data_version(instance, store):
     result = materialize(ledger([GOOD]), instance)
-    [evaluation] = result.get_asset_check_evaluations()
-    assert evaluation.passed
+    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
     snapshot = store.current("ledger.entries", 1)
     materialization = latest_materialization(instance, "ledger/entries")
     assert materialization.tags["dagster/data_version"] == snapshot.content_hash

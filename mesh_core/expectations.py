@@ -1,0 +1,56 @@
+"""Consumer expectations registered in the cached manifests, read by producers at publish.
+
+The ``mesh`` command writes each location's manifest to ``MESH_HOME/manifests``. A
+producer reads the expectations that other domains declared on its port from there,
+without importing the mesh wing or any consumer's code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandera.pandas as pa
+
+from mesh_core.schema_doc import schema_from_document
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What one consumer relies on in one major of a port."""
+
+    consumer: str
+    major: int
+    schema: pa.DataFrameSchema
+
+
+def manifests_dir(home: Path) -> Path:
+    """Where the ``mesh`` command caches location manifests."""
+    return home / "manifests"
+
+
+def registered_expectations(home: Path, port_id: str) -> list[Expectation]:
+    """Every consumer expectation on ``port_id`` found in the cached manifests."""
+    found = []
+    for path in sorted(manifests_dir(home).glob("*.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            logger.warning("skipping unreadable manifest %s", path)
+            continue
+        for port in manifest.get("ports", []) + manifest.get("internal_assets", []):
+            for read in port.get("inputs", []):
+                if read.get("port_id") != port_id or not read.get("expectations") or not read.get("direct", True):
+                    continue
+                found.append(
+                    Expectation(
+                        consumer=port.get("domain", "?"),
+                        major=int(read["major"]),
+                        schema=schema_from_document(read["expectations"]),
+                    )
+                )
+    return found

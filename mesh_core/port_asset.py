@@ -1,0 +1,142 @@
+"""Build the Dagster asset of an output port: checks, metadata, automation and the publish body."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from mesh_core.contracts import Contract, as_schema
+from mesh_core.expectations import registered_expectations
+from mesh_core.io import SNAPSHOT_ATTR, STORE_KEY
+from mesh_core.metadata import port_definition_metadata
+from mesh_core.ports import InputPort, PreviousMajor
+from mesh_core.publish import CONTRACT_CHECK, EXPECTATIONS_CHECK, ServedMajor, write_audit_publish
+from mesh_core.schema_doc import schema_document
+
+
+@dataclass(frozen=True)
+class OutputPortSpec:
+    """A declared output port: its id, contract, older majors served, inputs and source file."""
+
+    port_id: str
+    contract: Contract
+    description: str
+    inputs: Mapping[str, Any]
+    file: str | None
+    previous: tuple[tuple[Contract, PreviousMajor], ...] = field(default_factory=tuple)
+
+    @property
+    def served(self) -> list[ServedMajor]:
+        """The current major first, then each previous major with its adapter."""
+        return [ServedMajor(self.contract, CONTRACT_CHECK)] + [
+            ServedMajor(contract, f"{CONTRACT_CHECK}_v{contract.major}", previous.adapt)
+            for contract, previous in self.previous
+        ]
+
+
+def build_port_asset(
+    spec: OutputPortSpec,
+    fn: Callable[..., pd.DataFrame],
+    *,
+    key: dg.AssetKey,
+    group: str,
+    owner: str,
+    ins: Mapping[str, dg.AssetIn],
+    automation: dg.AutomationCondition | None,
+) -> dg.AssetsDefinition:
+    """The asset that runs ``fn`` and publishes its frame through write–audit–publish."""
+    wants_context = "context" in inspect.signature(fn).parameters
+    served = spec.served
+
+    def compute(context, **frames: Any):  # Dagster rejects a string-annotated context
+        inputs_read = {
+            frame.attrs[SNAPSHOT_ATTR]["port_id"]: dict(frame.attrs[SNAPSHOT_ATTR])
+            for frame in frames.values()
+            if isinstance(frame, pd.DataFrame) and SNAPSHOT_ATTR in frame.attrs
+        }
+        result = fn(context=context, **frames) if wants_context else fn(**frames)
+        store = getattr(context.resources, STORE_KEY).store()
+        expectations = registered_expectations(store.home, spec.port_id)
+        yield from write_audit_publish(
+            store, spec.port_id, served, result, inputs_read, expectations, file=spec.file
+        )
+
+    checks = [
+        dg.AssetCheckSpec(
+            major.check_name,
+            asset=key,
+            blocking=True,
+            description=f"Frame satisfies contract v{major.contract.version} before publish",
+        )
+        for major in served
+    ]
+    checks.append(
+        dg.AssetCheckSpec(
+            EXPECTATIONS_CHECK,
+            asset=key,
+            blocking=True,
+            description="Frame satisfies every registered consumer's expectations before publish",
+        )
+    )
+    freshness = spec.contract.freshness
+    return dg.asset(
+        key=key,
+        ins=dict(ins),
+        description=spec.description,
+        group_name=group,
+        owners=[owner],
+        metadata=_definition_metadata(spec),
+        tags={"mesh/kind": "output_port"},
+        kinds={"pandas", "parquet"},
+        check_specs=checks,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None,
+        automation_condition=automation,
+        required_resource_keys={STORE_KEY},
+    )(compute)
+
+
+def input_ports_metadata(inputs: Mapping[str, Any]) -> dg.JsonMetadataValue:
+    """The input ports an asset reads, with pins and expectations, for its manifest."""
+    return dg.MetadataValue.json(
+        [
+            {
+                "param": param,
+                "port_id": spec.port_id,
+                "major": spec.major,
+                "expectations": (
+                    schema_document(as_schema(spec.expectations, port=spec.port_id))
+                    if spec.expectations is not None
+                    else None
+                ),
+            }
+            for param, spec in inputs.items()
+            if isinstance(spec, InputPort)
+        ]
+    )
+
+
+def _definition_metadata(spec: OutputPortSpec) -> dict[str, Any]:
+    metadata = port_definition_metadata(spec.port_id, spec.contract)
+    metadata["mesh/contract"] = dg.MetadataValue.json(schema_document(spec.contract.schema))
+    metadata["mesh/previous_majors"] = dg.MetadataValue.json(
+        [
+            {
+                "major": contract.major,
+                "version": contract.version,
+                "deprecation_date": previous.deprecation_date.isoformat(),
+                "contract": schema_document(contract.schema),
+            }
+            for contract, previous in spec.previous
+        ]
+    )
+    metadata["mesh/input_ports"] = input_ports_metadata(spec.inputs)
+    if spec.contract.freshness is not None:
+        metadata["mesh/freshness_seconds"] = spec.contract.freshness.total_seconds()
+    if spec.file:
+        metadata["mesh/file"] = spec.file
+    return metadata
