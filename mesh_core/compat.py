@@ -146,3 +146,29 @@ def _unique_key(unique: Any) -> tuple[str, ...]:
     if not unique:
         return ()
     return tuple(sorted([unique] if isinstance(unique, str) else unique))
+
+
+def unmet_expectations(expectations: dict[str, Any], contract: dict[str, Any]) -> list[str]:
+    """What a consumer relies on (``expectations``) that the producer's ``contract`` does not guarantee.
+
+    Both are schema documents. A contract guarantees a check when it has the same
+    check, equally strict or stricter.
+    """
+    unmet = []
+    columns = contract.get("columns", {})
+    for name, expected in sorted(expectations.get("columns", {}).items()):
+        actual = columns.get(name)
+        if actual is None:
+            unmet.append(f"relies on column {name}, which the contract does not have")
+            continue
+        if expected.get("dtype") not in (None, "None") and expected["dtype"] != actual.get("dtype"):
+            unmet.append(f"relies on {name} being {expected['dtype']}; the contract says {actual.get('dtype')}")
+        if not expected.get("nullable", False) and actual.get("nullable", False):
+            unmet.append(f"relies on {name} being non-null; the contract allows nulls")
+        if expected.get("unique", False) and not actual.get("unique", False):
+            unmet.append(f"relies on {name} being unique; the contract does not promise it")
+        for check, stats in sorted(expected.get("checks", {}).items()):
+            promised = actual.get("checks", {}).get(check)
+            if promised is None or (promised != stats and _direction(check, stats, promised) != "tightened"):
+                unmet.append(f"relies on {name} {check} {stats}; the contract promises {promised or 'no such check'}")
+    return unmet

@@ -57,3 +57,7 @@ class ContractViolation(MeshError):
 
 class StoreError(MeshError):
     """The port store cannot serve or accept a snapshot."""
+
+
+class WorkspaceError(MeshError):
+    """``workspace.yaml`` is malformed, or a location in it cannot be loaded."""

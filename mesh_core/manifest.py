@@ -1,0 +1,136 @@
+"""A code location's manifest: its ports, contracts and input pins, derived from its Definitions alone.
+
+Run inside the location's own interpreter by the ``mesh`` command::
+
+    python -m mesh_core.manifest --location users --module users_domain.definitions --out users.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from mesh_core.domain import DOMAIN_METADATA
+
+MANIFEST_VERSION = 1
+
+
+def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
+    """Describe every port and internal asset of ``defs`` as JSON-safe data.
+
+    Each port lists the input ports it reads directly and, through local internal
+    assets, indirectly (``"direct": false``), so the mesh graph sees every edge.
+
+    Example:
+        >>> from users_domain.definitions import defs  # doctest: +SKIP
+        >>> build_manifest(defs, "users")["ports"][0]["id"]  # doctest: +SKIP
+        'users.profiles'
+    """
+    graph = defs.resolve_asset_graph()
+    local = sorted(graph.materializable_asset_keys, key=lambda key: key.path)
+    ports, internal = [], []
+    for key in local:
+        metadata = graph.get(key).metadata
+        entry = {
+            "asset_key": list(key.path),
+            "domain": key.path[0],
+            "inputs": _inputs(graph, key),
+        }
+        if "mesh/port_id" in metadata:
+            ports.append({**entry, **_port(graph.get(key), metadata)})
+        else:
+            internal.append({**entry, "name": key.path[-1]})
+    domain = _value(defs.metadata.get(DOMAIN_METADATA)) if defs.metadata else None
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "location": location,
+        "domain": domain,
+        "ports": ports,
+        "internal_assets": internal,
+        "asset_keys": [list(key.path) for key in local],
+    }
+
+
+def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": _value(metadata["mesh/port_id"]),
+        "version": _value(metadata["mesh/contract_version"]),
+        "access": _value(metadata["mesh/access"]),
+        "consumers": _value(metadata["mesh/consumers"]),
+        "contract": _value(metadata["mesh/contract"]),
+        "previous_majors": _value(metadata.get("mesh/previous_majors")) or [],
+        "freshness_seconds": _value(metadata.get("mesh/freshness_seconds")),
+        "owner": (node.owners or [None])[0],
+        "description": node.description or "",
+        "file": _value(metadata.get("mesh/file")),
+    }
+
+
+def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
+    """Input ports read by ``key``: declared on it, on its local upstream assets, or local ports upstream."""
+    reads = [{**read, "direct": True} for read in _declared(graph, key)]
+    seen = {read["port_id"] for read in reads}
+    for ancestor in sorted(graph.get_ancestor_asset_keys(key), key=lambda k: k.path):
+        if ancestor not in graph.materializable_asset_keys:
+            continue
+        metadata = graph.get(ancestor).metadata
+        if "mesh/port_id" in metadata:
+            port_id = _value(metadata["mesh/port_id"])
+            candidates = [{"port_id": port_id, "major": int(_value(metadata["mesh/contract_version"]).split(".")[0]), "expectations": None}]
+        else:
+            candidates = _declared(graph, ancestor)
+        for read in candidates:
+            if read["port_id"] not in seen:
+                direct = ancestor in graph.get(key).parent_keys
+                reads.append({**read, "direct": direct, "via": "/".join(ancestor.path)})
+                seen.add(read["port_id"])
+    return reads
+
+
+def _declared(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
+    return list(_value(graph.get(key).metadata.get("mesh/input_ports")) or [])
+
+
+def _value(metadata_value: Any) -> Any:
+    return getattr(metadata_value, "value", metadata_value)
+
+
+def load_definitions(module: str, attribute: str | None = None) -> dg.Definitions:
+    """Import ``module`` and return its ``Definitions`` (``attribute``, or the only one it holds)."""
+    loaded = importlib.import_module(module)
+    if attribute:
+        return getattr(loaded, attribute)
+    found = [value for value in vars(loaded).values() if isinstance(value, dg.Definitions)]
+    if len(found) != 1:
+        raise ValueError(f"module {module} holds {len(found)} Definitions objects; name one with an attribute")
+    return found[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the manifest of one location to ``--out``; exit 2 with a message if it cannot load."""
+    parser = argparse.ArgumentParser(prog="python -m mesh_core.manifest", description=main.__doc__)
+    parser.add_argument("--location", required=True)
+    parser.add_argument("--module", required=True)
+    parser.add_argument("--attribute")
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        manifest = build_manifest(load_definitions(args.module, args.attribute), args.location)
+    except Exception as error:  # noqa: BLE001 - any failure to import user code is reported, not raised
+        last = traceback.extract_tb(error.__traceback__)[-1]
+        print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
+        return 2
+    args.out.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Load every location's manifest, each in its own subprocess and interpreter, with a cache.
+
+The cache key covers the location's entry, its interpreter, the files under its
+working directory and the location wing of mesh_core itself, so a second run with no
+changes does not import any domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import mesh_core
+from mesh_core.errors import WorkspaceError
+from mesh_core.expectations import manifests_dir
+from mesh_core.manifest import MANIFEST_VERSION
+from mesh_core.mesh.workspace import Location
+
+_SOURCE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".toml", ".json", ".csv", ".cfg"}
+_SKIPPED_DIRS = {"__pycache__", ".venv", "venv", "target", "logs", ".mesh", ".git", "dbt_packages", "build", "dist"}
+LOAD_TIMEOUT_S = 300
+
+
+def load_manifests(locations: list[Location], home: Path, *, refresh: bool = False) -> list[dict[str, Any]]:
+    """The manifest of every location, from the cache where its sources have not changed.
+
+    Raises:
+        WorkspaceError: naming every location that failed to load, with its error.
+    """
+    cache = manifests_dir(home)
+    cache.mkdir(parents=True, exist_ok=True)
+    core_key = _tree_hash(Path(mesh_core.__file__).parent, skip={"mesh"})
+    keys = {location.name: _cache_key(location, core_key) for location in locations}
+    cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
+    stale = [location for location in locations if cached.get(location.name) is None]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
+        loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
+    failures = [f"{name}: {result}" for name, result in loaded.items() if isinstance(result, str)]
+    if failures:
+        raise WorkspaceError("cannot load location(s):\n  " + "\n  ".join(failures))
+    for name, manifest in loaded.items():
+        _write_cached(cache / f"{name}.json", {**manifest, "cache_key": keys[name]})
+        cached[name] = manifest
+    return [cached[location.name] for location in locations]
+
+
+def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
+    """The manifest, or an error message."""
+    with tempfile.TemporaryDirectory(prefix="mesh-manifest-") as folder:
+        out = Path(folder) / "manifest.json"
+        command = [location.executable, "-m", "mesh_core.manifest", "--location", location.name,
+                   "--module", location.module, "--out", str(out)]
+        if location.attribute:
+            command += ["--attribute", location.attribute]
+        try:
+            done = subprocess.run(
+                command, cwd=location.working_directory, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S
+            )
+        except FileNotFoundError:
+            return f"executable_path {location.executable} does not exist"
+        except subprocess.TimeoutExpired:
+            return f"did not load within {LOAD_TIMEOUT_S}s"
+        if done.returncode != 0 or not out.exists():
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            return lines[-1] if lines else f"exited with code {done.returncode}"
+        return json.loads(out.read_text())
+
+
+def _cache_key(location: Location, core_key: str) -> str:
+    digest = hashlib.sha256()
+    entry = [location.name, location.module, location.attribute, location.executable, MANIFEST_VERSION, core_key]
+    digest.update(json.dumps(entry).encode())
+    digest.update(_tree_hash(location.working_directory).encode())
+    return digest.hexdigest()
+
+
+def _tree_hash(root: Path, skip: set[str] = frozenset()) -> str:
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIPPED_DIRS and d not in skip and not d.endswith(".egg-info")
+        )
+        for filename in sorted(filenames):
+            path = Path(dirpath) / filename
+            if path.suffix in _SOURCE_SUFFIXES:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_cached(cache: Path, location: Location, key: str) -> dict[str, Any] | None:
+    path = cache / f"{location.name}.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("cache_key") == key else None
+
+
+def _write_cached(path: Path, manifest: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(temporary, path)

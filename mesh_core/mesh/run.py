@@ -1,0 +1,147 @@
+"""``mesh run``: headless meta-orchestration in plan order, one subprocess per code location."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mesh_core.errors import MeshError
+from mesh_core.mesh.graph import MeshGraph
+from mesh_core.mesh.workspace import Location
+
+RUN_TIMEOUT_S = 3600
+
+
+@dataclass
+class PortRun:
+    """The journey of one port through a ``mesh run``."""
+
+    port_id: str
+    location: str
+    stage: int
+    status: str = "pending"  # published | failed | skipped
+    duration_s: float | None = None
+    rows: int | None = None
+    snapshot_id: str | None = None
+    checks: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return asdict(self)
+
+
+def resolve_selection(graph: MeshGraph, selection: tuple[str, ...]) -> set[str]:
+    """Ports named by domain or port id (all ports when empty), plus everything downstream.
+
+    Raises:
+        MeshError: for a name that is neither a domain nor a port.
+    """
+    if not selection:
+        return set(graph.ports)
+    domains = {port["domain"] for port in graph.ports.values()}
+    chosen: set[str] = set()
+    for name in selection:
+        if name in graph.ports:
+            chosen.add(name)
+        elif name in domains:
+            chosen |= {port_id for port_id, port in graph.ports.items() if port["domain"] == name}
+        else:
+            raise MeshError(f"--select {name!r} is neither a domain ({', '.join(sorted(domains))}) nor a port id")
+    return graph.downstream(chosen)
+
+
+def run_mesh(
+    graph: MeshGraph,
+    locations: list[Location],
+    targets: set[str],
+    *,
+    env: str | None = None,
+    on_stage: Callable[[int, int, list[PortRun]], None] = lambda *_: None,
+    on_port: Callable[[PortRun], None] = lambda _: None,
+) -> list[PortRun]:
+    """Materialize ``targets`` stage by stage; a failure skips everything downstream of it."""
+    by_name = {location.name: location for location in locations}
+    stages = graph.plan(targets)
+    runs = {
+        port_id: PortRun(port_id, graph.ports[port_id]["location"], number)
+        for number, stage in enumerate(stages, start=1)
+        for port_id in stage
+    }
+    mesh_run = uuid.uuid4().hex[:12]
+    environment = {**os.environ, **({"MESH_ENV": env} if env else {})}
+    for number, stage in enumerate(stages, start=1):
+        ready, skipped = [], []
+        for port_id in stage:
+            blocked = sorted(
+                upstream for upstream in graph.graph.predecessors(port_id)
+                if upstream in runs and runs[upstream].status in ("failed", "skipped")
+            )
+            if blocked:
+                runs[port_id].status, runs[port_id].error = "skipped", f"upstream {', '.join(blocked)} not published"
+                skipped.append(runs[port_id])
+            else:
+                ready.append(runs[port_id])
+        on_stage(number, len(stages), ready)
+        for run in skipped:
+            on_port(run)
+        groups: dict[str, list[PortRun]] = {}
+        for run in ready:
+            groups.setdefault(run.location, []).append(run)
+        jobs = [(by_name[name], group, graph, mesh_run, environment) for name, group in groups.items()]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+            for finished in pool.map(lambda job: _run_location(*job), jobs):
+                for run in finished:
+                    on_port(run)
+    return [runs[port_id] for stage in stages for port_id in stage]
+
+
+def _run_location(
+    location: Location, group: list[PortRun], graph: MeshGraph, mesh_run: str, environment: dict[str, str]
+) -> list[PortRun]:
+    keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
+    with tempfile.TemporaryDirectory(prefix="mesh-run-") as folder:
+        out = Path(folder) / "outcome.json"
+        command = [
+            location.executable, "-m", "mesh_core.runner", "--module", location.module, "--select", keys,
+            "--tag", f"mesh/run={mesh_run}", "--out", str(out),
+        ]
+        if location.attribute:
+            command += ["--attribute", location.attribute]
+        try:
+            done = subprocess.run(
+                command, cwd=location.working_directory, env=environment,
+                capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+            )
+            problem = None if out.exists() else _last_line(done.stderr) or f"exited with code {done.returncode}"
+        except subprocess.TimeoutExpired:
+            problem = f"location {location.name} did not finish within {RUN_TIMEOUT_S}s"
+        except FileNotFoundError:
+            problem = f"executable_path {location.executable} does not exist"
+        if problem:
+            for run in group:
+                run.status, run.error = "failed", problem
+            return group
+        outcome = json.loads(out.read_text())
+    for run in group:
+        result = outcome["ports"]["/".join(graph.ports[run.port_id]["asset_key"])]
+        run.status = result["status"]
+        run.duration_s = result.get("duration_s")
+        run.rows = result.get("rows")
+        run.snapshot_id = result.get("snapshot_id")
+        run.checks = result.get("checks", {})
+        run.error = result.get("error")
+    return group
+
+
+def _last_line(text: str) -> str | None:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None

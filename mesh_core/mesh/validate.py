@@ -1,0 +1,99 @@
+"""``mesh validate``: every problem in the mesh, each naming its domain, port and file."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from mesh_core.compat import unmet_expectations
+from mesh_core.mesh.graph import MeshGraph, Read
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding; ``severity`` is ``error`` or ``warning``."""
+
+    severity: str
+    domain: str
+    port: str | None
+    message: str
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return asdict(self)
+
+
+def validate(graph: MeshGraph, today: date) -> list[Problem]:
+    """Check the whole mesh; ``today`` decides whether a deprecated major warns or errors."""
+    problems = _duplicate_keys(graph) + _cycles(graph)
+    for read in graph.reads:
+        problems += _read_problems(graph, read, today)
+    return sorted(problems, key=lambda p: (p.severity != "error", p.domain, p.port or "", p.message))
+
+
+def served_majors(port: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Every major a port serves: the current one and each previous major, with its contract."""
+    served = {int(port["version"].split(".")[0]): {"contract": port["contract"], "deprecation_date": None}}
+    for previous in port.get("previous_majors", []):
+        served[int(previous["major"])] = previous
+    return served
+
+
+def _read_problems(graph: MeshGraph, read: Read, today: date) -> list[Problem]:
+    where = {"domain": read.consumer_domain, "port": read.consumer, "file": read.file}
+    producer = graph.ports.get(read.port_id)
+    if producer is None:
+        close = difflib.get_close_matches(read.port_id, list(graph.ports), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return [Problem("error", message=f"input {read.port_id} names no existing port{hint}", **where)]
+    problems = []
+    producer_domain = producer["domain"]
+    if producer_domain != read.consumer_domain:
+        access = producer["access"]
+        if access == "private" or (access == "restricted" and read.consumer_domain not in producer["consumers"]):
+            allowed = f" (allowed: {', '.join(producer['consumers'])})" if access == "restricted" else ""
+            problems.append(
+                Problem("error", message=f"reads {read.port_id}, whose access is {access}{allowed}", **where)
+            )
+    served = served_majors(producer).get(read.major)
+    if served is None:
+        majors = sorted(served_majors(producer))
+        problems.append(
+            Problem("error", message=f"pins v{read.major} of {read.port_id}; the producer serves {majors}", **where)
+        )
+        return problems
+    if served["deprecation_date"]:
+        ends = date.fromisoformat(served["deprecation_date"])
+        if today > ends:
+            problems.append(Problem("error", message=f"pins v{read.major} of {read.port_id}, retired on {ends}", **where))
+        else:
+            problems.append(
+                Problem("warning", message=f"pins v{read.major} of {read.port_id}, deprecated; served until {ends}", **where)
+            )
+    if read.expectations:
+        for unmet in unmet_expectations(read.expectations, served["contract"]):
+            problems.append(Problem("error", message=f"expectations on {read.port_id} v{read.major}: {unmet}", **where))
+    return problems
+
+
+def _duplicate_keys(graph: MeshGraph) -> list[Problem]:
+    return [
+        Problem(
+            "error",
+            domain=key[0],
+            port=".".join(key) if len(key) == 2 else "/".join(key),
+            message=f"asset key {'/'.join(key)} is defined in {len(places)} locations: {', '.join(sorted(places))}",
+        )
+        for key, places in sorted(graph.asset_locations.items())
+        if len(places) > 1
+    ]
+
+
+def _cycles(graph: MeshGraph) -> list[Problem]:
+    return [
+        Problem("error", domain=cycle[0], port=None, message="cycle between domains: " + " -> ".join([*cycle, cycle[0]]))
+        for cycle in graph.domain_cycles()
+    ]
