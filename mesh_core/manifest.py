@@ -51,6 +51,7 @@ def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "location": location,
+        "interpreter": sys.executable,
         "domain": domain,
         "ports": ports,
         "internal_assets": internal,
@@ -83,7 +84,8 @@ def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
         metadata = graph.get(ancestor).metadata
         if "mesh/port_id" in metadata:
             port_id = _value(metadata["mesh/port_id"])
-            candidates = [{"port_id": port_id, "major": int(_value(metadata["mesh/contract_version"]).split(".")[0]), "expectations": None}]
+            major = int(_value(metadata["mesh/contract_version"]).split(".")[0])
+            candidates = [{"port_id": port_id, "major": major, "expectations": None}]
         else:
             candidates = _declared(graph, ancestor)
         for read in candidates:

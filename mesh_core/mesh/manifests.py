@@ -74,7 +74,10 @@ def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
 
 def _cache_key(location: Location, core_key: str) -> str:
     digest = hashlib.sha256()
-    entry = [location.name, location.module, location.attribute, location.executable, MANIFEST_VERSION, core_key]
+    entry = [
+        location.name, location.module, location.attribute, location.executable,
+        str(location.working_directory), MANIFEST_VERSION, core_key,
+    ]
     digest.update(json.dumps(entry).encode())
     digest.update(_tree_hash(location.working_directory).encode())
     return digest.hexdigest()
@@ -100,7 +103,9 @@ def _read_cached(cache: Path, location: Location, key: str) -> dict[str, Any] | 
         manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return manifest if manifest.get("cache_key") == key else None
+    if manifest.pop("cache_key", None) != key:
+        return None
+    return manifest
 
 
 def _write_cached(path: Path, manifest: dict[str, Any]) -> None:

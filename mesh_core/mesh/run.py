@@ -78,6 +78,7 @@ def run_mesh(
     }
     mesh_run = uuid.uuid4().hex[:12]
     environment = {**os.environ, **({"MESH_ENV": env} if env else {})}
+    _prepare_instance()
     for number, stage in enumerate(stages, start=1):
         ready, skipped = [], []
         for port_id in stage:
@@ -102,6 +103,15 @@ def run_mesh(
                 for run in finished:
                     on_port(run)
     return [runs[port_id] for stage in stages for port_id in stage]
+
+
+def _prepare_instance() -> None:
+    """Create DAGSTER_HOME's storage once, before several location processes open it at the same time."""
+    if os.environ.get("DAGSTER_HOME"):
+        import dagster as dg
+
+        with dg.DagsterInstance.get():
+            pass
 
 
 def _run_location(

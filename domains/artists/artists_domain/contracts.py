@@ -32,3 +32,13 @@ class Payouts(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["artist_id", "day"]
+
+
+class PlaysReliedOn(pa.DataFrameModel):
+    """What payouts rely on in podcasts.plays: every play names its artist, and durations are counts."""
+
+    play_id: Series[int]
+    user_id: Series[int]
+    artist_id: Series[int] = pa.Field(nullable=False, description="A play without an artist cannot be paid.")
+    played_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"})
+    seconds_played: Series[int] = pa.Field(ge=0)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from artists_domain import sources
-from artists_domain.contracts import Payouts, Roster
+from artists_domain.contracts import Payouts, PlaysReliedOn, Roster
 from artists_domain.domain import artists
 from artists_domain.royalties import royalty_per_play
 from mesh_core import InputPort, MeshSettings
@@ -20,7 +20,7 @@ def roster() -> pd.DataFrame:
     version="1.0.0",
     access="private",
     inputs={
-        "plays": InputPort("podcasts.plays", version="1"),
+        "plays": InputPort("podcasts.plays", version="1", expectations=PlaysReliedOn),
         "profiles": InputPort("users.profiles", version="1"),
     },
 )

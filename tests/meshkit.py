@@ -1,0 +1,51 @@
+"""Helpers for tests of the mesh wing: copies of the example mesh and the real `mesh` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import REPO
+
+MESH = str(Path(sys.executable).parent / "mesh")
+
+
+@dataclass
+class MeshRun:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def copy_mesh(target: Path) -> Path:
+    """A copy of the example mesh's workspace.yaml, dagster.yaml and domains; returns workspace.yaml."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("workspace.yaml", "dagster.yaml"):
+        shutil.copy(REPO / name, target / name)
+    shutil.copytree(
+        REPO / "domains", target / "domains", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
+    return target / "workspace.yaml"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must be present) with ``new`` in a copied file."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def mesh(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> MeshRun:
+    """Run the installed `mesh` command as a user would."""
+    done = subprocess.run(
+        [MESH, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+    return MeshRun(done.returncode, done.stdout, done.stderr)

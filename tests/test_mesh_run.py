@@ -1,0 +1,87 @@
+"""`mesh run`: headless meta-orchestration in plan order, one subprocess per location."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from conftest import REPO
+from mesh_core import PortStore
+from meshkit import copy_mesh, edit, mesh
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home)
+    return home
+
+
+def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, store: PortStore):
+    result = mesh("run", "--format", "json", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 0, result.stdout + result.stderr
+    report = result.json()
+    assert report["ok"] is True
+    ports = {run["port_id"]: run for run in report["ports"]}
+    assert list(ports) == ["artists.roster", "podcasts.episodes", "users.profiles", "podcasts.plays", "artists.payouts"]
+    for port_id, run in ports.items():
+        assert run["status"] == "published"
+        assert run["snapshot_id"] == store.current(port_id, 1).snapshot_id
+        assert run["rows"] == store.current(port_id, 1).rows
+        assert run["checks"] == {"contract": True, "consumer_expectations": True}
+        assert run["duration_s"] > 0
+    assert [ports[p]["stage"] for p in ("users.profiles", "podcasts.plays", "artists.payouts")] == [1, 2, 3]
+    assert "[stage 1/3]" in result.stderr, "progress goes to stderr when stdout carries JSON"
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 5, "one run per location per stage: 3, then podcasts, then artists"
+        assert len({run.tags["mesh/run"] for run in runs}) == 1
+        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+
+
+def test_a_contract_failure_skips_downstream_and_spares_independent_branches(dagster_home: Path, tmp_path: Path, store: PortStore):
+    root = copy_mesh(tmp_path / "mesh").parent
+    edit(
+        root / "domains/podcasts/podcasts_domain/ports.py",
+        '    return enriched[columns].sort_values("play_id", ignore_index=True)',
+        '    enriched["seconds_played"] = -1\n    return enriched[columns].sort_values("play_id", ignore_index=True)',
+    )
+    result = mesh("run", cwd=root, env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 1
+    ports = ("artists.roster", "podcasts.episodes", "users.profiles", "podcasts.plays", "artists.payouts")
+    table_rows = [line.split() for line in result.stdout.splitlines()]
+    summary = {row[0]: row[1] for row in table_rows if len(row) > 1 and row[0] in ports}
+    assert summary == {
+        "artists.roster": "published",
+        "podcasts.episodes": "published",
+        "users.profiles": "published",
+        "podcasts.plays": "failed",
+        "artists.payouts": "skipped",
+    }
+    assert "artists.payouts: upstream podcasts.plays not published" in result.stdout
+    assert "contract v1.0.0 violated" in result.stdout and "seconds_played" in result.stdout
+    assert "3 published, 1 failed, 1 skipped" in result.stdout
+    assert store.current("users.profiles", 1).rows == 1000
+    assert store.majors("podcasts.plays") == [] and store.majors("artists.payouts") == []
+
+
+def test_select_runs_a_port_and_everything_downstream(dagster_home: Path):
+    result = mesh("run", "--select", "podcasts.plays", "--select", "users", "--format", "json", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 0, result.stderr
+    assert [run["port_id"] for run in result.json()["ports"]] == ["users.profiles", "podcasts.plays", "artists.payouts"]
+
+
+def test_env_selects_the_store_namespace(dagster_home: Path, mesh_home: Path):
+    result = mesh("run", "--select", "artists.roster", "--env", "kitchen", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 0, result.stderr
+    assert PortStore(mesh_home, "kitchen").current("artists.roster", 1).rows == 30
+    assert PortStore(mesh_home, "dev").majors("artists.roster") == []
+
+
+def test_unknown_selection_is_a_usage_error():
+    result = mesh("run", "--select", "podcast", cwd=REPO)
+    assert result.code == 2 and "'podcast' is neither a domain" in result.stderr
