@@ -16,7 +16,7 @@ import networkx as nx
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
 from mesh_core.mesh.graph import MeshGraph
-from mesh_core.mesh.manifests import load_manifests
+from mesh_core.mesh.manifests import load_manifests, paused_gc
 from mesh_core.mesh.validate import validate
 from mesh_core.mesh.workspace import load_workspace
 from mesh_core.settings import MeshSettings
@@ -37,7 +37,9 @@ def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
     """Load every location's manifest (cached) and build the graph."""
     locations = load_workspace(workspace)
     manifests = load_manifests(locations, MeshSettings.from_env().home, refresh=refresh)
-    return Mesh(workspace, manifests, MeshGraph.from_manifests(manifests))
+    with paused_gc():
+        graph = MeshGraph.from_manifests(manifests)
+    return Mesh(workspace, manifests, graph)
 
 
 def workspace_option(function):

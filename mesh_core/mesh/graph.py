@@ -81,7 +81,7 @@ class MeshGraph:
         return {target: path for target, path in sorted(paths.items()) if target != port_id}
 
     def domain_cycles(self, limit: int = 10) -> list[list[str]]:
-        """Cycles between domains (each listed once), such as ``['podcasts', 'users']``."""
+        """Cycles between domains, each once, starting at its first domain by name: ``['podcasts', 'users']``."""
         domains = nx.DiGraph()
         for read in self.reads:
             producer = read.port_id.split(".")[0]
@@ -89,10 +89,11 @@ class MeshGraph:
                 domains.add_edge(producer, read.consumer_domain)
         cycles = []
         for cycle in nx.simple_cycles(domains):
-            cycles.append(cycle)
+            start = cycle.index(min(cycle))
+            cycles.append(cycle[start:] + cycle[:start])
             if len(cycles) >= limit:
                 break
-        return cycles
+        return sorted(cycles)
 
     def to_dict(self) -> dict[str, Any]:
         """Nodes and edges as JSON-safe data."""

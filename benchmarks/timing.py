@@ -1,0 +1,52 @@
+"""Timing helpers and the BENCHMARKS.md writer: medians, spreads and same-run ratios."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Several timings of one case."""
+
+    case: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.seconds):.4f}–{max(self.seconds):.4f}"
+
+
+def measure(case: str, function: Callable[[], object], repeats: int) -> Measurement:
+    """Time ``function`` ``repeats`` times after one warm-up call."""
+    function()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - started)
+    return Measurement(case, seconds)
+
+
+def machine() -> str:
+    """One line describing the machine and the versions measured."""
+    import os
+
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("dagster", "pandas", "pandera", "networkx", "duckdb"))
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
+
+
+def table(title: str, notes: str, rows: list[tuple[str, Measurement, str]]) -> str:
+    """A markdown section: one row per case with median, spread, runs and ratio."""
+    lines = [f"## {title}", "", notes, "", "| case | median (s) | spread (s) | runs | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {case} | {m.median:.4f} | {m.spread} | {len(m.seconds)} | {ratio} |" for case, m, ratio in rows]
+    return "\n".join(lines) + "\n"
