@@ -70,8 +70,8 @@ class Domain:
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
-        """Every asset of the domain: ports and internal assets."""
-        return list(self._assets.values())
+        """Every asset definition of the domain: ports and internal assets."""
+        return _distinct(self._assets.values())
 
     def output_port(
         self,
@@ -173,6 +173,26 @@ class Domain:
 
         return decorate(fn) if fn is not None else decorate
 
+    def add_assets(
+        self,
+        assets: dg.AssetsDefinition,
+        *,
+        names: Sequence[str],
+        ports: Sequence[OutputPortSpec] = (),
+        foreign_keys: Sequence[dg.AssetKey] = (),
+    ) -> None:
+        """Register assets built outside the decorators (as ``mesh_core.dbt`` does) with this domain.
+
+        ``names`` are the local asset names ``assets`` materializes; ``ports`` those that
+        are output ports; ``foreign_keys`` the other domains' ports it reads.
+        """
+        for name in names:
+            self._claim_name(name, self.add_assets)
+            self._assets[name] = assets
+        for port in ports:
+            self._ports[port.port_id.split(".")[1]] = port
+        self._foreign_keys.update(foreign_keys)
+
     def automation_sensor(self) -> dg.AutomationConditionSensorDefinition:
         """The domain's automation sensor, running by default."""
         return dg.AutomationConditionSensorDefinition(
@@ -193,7 +213,7 @@ class Domain:
         resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
         domain = {"name": self.name, "owner": self.owner, "description": self.description}
         return dg.Definitions(
-            assets=[*self._assets.values(), *self._foreign_port_specs(), *extra.pop("assets", [])],
+            assets=[*_distinct(self._assets.values()), *self._foreign_port_specs(), *extra.pop("assets", [])],
             sensors=[self.automation_sensor(), *extra.pop("sensors", [])],
             resources=resources,
             metadata={DOMAIN_METADATA: dg.MetadataValue.json(domain), **extra.pop("metadata", {})},
@@ -259,6 +279,11 @@ class Domain:
         if not ins:
             return None
         return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def _distinct(assets: Any) -> list[dg.AssetsDefinition]:
+    """Each definition once (a multi-asset is registered under each of its names)."""
+    return list({id(asset): asset for asset in assets}.values())
 
 
 def _check_previous_majors(current: Contract, older: tuple, where: dict[str, Any]) -> None:

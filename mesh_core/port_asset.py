@@ -90,7 +90,7 @@ def build_port_asset(
         description=spec.description,
         group_name=group,
         owners=[owner],
-        metadata=_definition_metadata(spec),
+        metadata=port_definition_metadata_for(spec),
         tags={"mesh/kind": "output_port"},
         kinds={"pandas", "parquet"},
         check_specs=checks,
@@ -120,7 +120,8 @@ def input_ports_metadata(inputs: Mapping[str, Any]) -> dg.JsonMetadataValue:
     )
 
 
-def _definition_metadata(spec: OutputPortSpec) -> dict[str, Any]:
+def port_definition_metadata_for(spec: OutputPortSpec) -> dict[str, Any]:
+    """Everything a port's definition carries: what it is, its contract, pins and SLA."""
     metadata = port_definition_metadata(spec.port_id, spec.contract)
     metadata["mesh/contract"] = dg.MetadataValue.json(schema_document(spec.contract.schema))
     metadata["mesh/previous_majors"] = dg.MetadataValue.json(

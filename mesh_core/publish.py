@@ -43,11 +43,16 @@ def write_audit_publish(
     expectations: list[Expectation],
     *,
     file: str | None = None,
+    asset_key: dg.AssetKey | None = None,
+    blocked_by: str | None = None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Audit ``frame`` for every served major and expectation; publish only if all pass.
 
     On a violation it yields every check result with its evidence, then raises
     ``dagster.Failure``: the run fails and consumers keep the previous snapshots.
+    ``asset_key`` names the port's asset when it is one of several in a multi-asset.
+    ``blocked_by`` is a reason found elsewhere (failed dbt tests) not to publish: the
+    audits still run and record their evidence, then the publish fails.
     """
     where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
     if not isinstance(frame, pd.DataFrame):
@@ -62,13 +67,14 @@ def write_audit_publish(
     broken = [name for name, report in reports.items() if not report.passed]
     broken_consumers = sorted(name for name, report in consumer_reports.items() if not report.passed)
 
-    if broken or broken_consumers:
-        yield from _check_results(reports, consumer_reports)
+    if broken or broken_consumers or blocked_by:
+        yield from _check_results(reports, consumer_reports, asset_key=asset_key)
         versions = {major.check_name: major.contract.version for major in served}
         problems = [f"contract v{versions[name]} violated: {reports[name].summary()}" for name in broken]
         problems += [
             f"expectations of consumer {c} violated: {consumer_reports[c].summary()}" for c in broken_consumers
         ]
+        problems += [blocked_by] if blocked_by else []
         violation = ContractViolation("nothing published; " + "; ".join(problems), **where)
         raise dg.Failure(description=str(violation), allow_retries=False)
 
@@ -81,8 +87,10 @@ def write_audit_publish(
     metadata["mesh/served_snapshots"] = dg.MetadataValue.json(
         {f"v{s.major}": s.snapshot_id for s in snapshots.values()}
     )
-    yield dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(current.content_hash))
-    yield from _check_results(reports, consumer_reports, snapshots)
+    yield dg.MaterializeResult(
+        asset_key=asset_key, metadata=metadata, data_version=dg.DataVersion(current.content_hash)
+    )
+    yield from _check_results(reports, consumer_reports, snapshots, asset_key=asset_key)
 
 
 def _adapt(major: ServedMajor, frame: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
@@ -101,16 +109,18 @@ def _check_results(
     reports: dict[str, AuditReport],
     consumer_reports: dict[str, AuditReport],
     snapshots: dict[str, Any] | None = None,
+    *,
+    asset_key: dg.AssetKey | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     for name, report in reports.items():
         metadata = report.check_metadata()
         if snapshots:
             metadata["snapshot_id"] = snapshots[name].snapshot_id
-        yield dg.AssetCheckResult(check_name=name, passed=report.passed, metadata=metadata)
+        yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=report.passed, metadata=metadata)
     failing = {consumer: report for consumer, report in consumer_reports.items() if not report.passed}
     metadata: dict[str, Any] = {"consumers_checked": sorted(consumer_reports)}
     if failing:
         metadata["failing_consumers"] = sorted(failing)
         metadata["failures_by_consumer"] = {c: r.failures_by_check for c, r in failing.items()}
         metadata["failed_rows_sample"] = {c: r.failed_rows for c, r in failing.items()}
-    yield dg.AssetCheckResult(check_name=EXPECTATIONS_CHECK, passed=not failing, metadata=metadata)
+    yield dg.AssetCheckResult(asset_key=asset_key, check_name=EXPECTATIONS_CHECK, passed=not failing, metadata=metadata)

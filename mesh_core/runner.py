@@ -39,11 +39,17 @@ def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.Dagst
         instance=instance, asset_selection=sorted(selection, key=lambda k: k.path), raise_on_error=False, tags=tags
     )
     entries = instance.all_logs(result.run_id)
-    return {"run_id": result.run_id, "ports": {"/".join(key.path): _outcome(result, entries, key) for key in ports}}
+    return {
+        "run_id": result.run_id,
+        "ports": {
+            "/".join(key.path): _outcome(result, entries, key, graph.assets_def_for_key(key).node_def.name)
+            for key in ports
+        },
+    }
 
 
-def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey) -> dict[str, Any]:
-    step_key = "__".join(key.path)
+def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey, step_key: str) -> dict[str, Any]:
+    """A port's outcome; ``step_key`` is the step that computes it (shared by a multi-asset's ports)."""
     step_events = [e for e in result.all_events if e.step_key == step_key]
     times = [
         entry.timestamp
@@ -56,7 +62,7 @@ def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.Asse
     checks = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
         for e in step_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.asset_key == key
     }
     failure = next((e for e in step_events if e.is_step_failure), None)
     outcome: dict[str, Any] = {

@@ -185,7 +185,7 @@ class PortStore:
 
     def write_internal(self, domain: str, name: str, frame: pd.DataFrame) -> Path:
         """Store an internal (unpublished) asset of ``domain``, replacing it atomically."""
-        path = self._internal_path(domain, name)
+        path = self.internal_path(domain, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = _write_parquet_durably(pa.Table.from_pandas(frame, preserve_index=False), path.parent)
         os.replace(temporary, path)
@@ -194,7 +194,7 @@ class PortStore:
 
     def read_internal(self, domain: str, name: str) -> pd.DataFrame:
         """Load an internal asset of ``domain``."""
-        path = self._internal_path(domain, name)
+        path = self.internal_path(domain, name)
         if not path.exists():
             raise StoreError(
                 f"internal asset '{name}' has not been materialized in env '{self.env}'",
@@ -203,7 +203,8 @@ class PortStore:
             )
         return pq.read_table(path).to_pandas()
 
-    def _internal_path(self, domain: str, name: str) -> Path:
+    def internal_path(self, domain: str, name: str) -> Path:
+        """Where an internal asset of ``domain`` is stored."""
         if not (IDENTIFIER.match(domain) and IDENTIFIER.match(name)):
             raise StoreError(f"invalid internal asset name {domain}/{name}", domain=domain)
         return self.root / domain / "_internal" / f"{name}.parquet"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from mesh_core import PortStore
 
 REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network here
 LOCATIONS = {
     "users": "users_domain.definitions",
     "podcasts": "podcasts_domain.definitions",

@@ -6,9 +6,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from artists_domain.royalties import royalty_per_play
-from conftest import latest_materialization, location_defs, materialize
+import json
+
+from conftest import REPO, latest_materialization, location_defs, materialize
 from mesh_core import PortStore
+
+
+# The royalty rule, restated here as an independent oracle for the dbt models.
+USD_PER_SECOND = {"free": 0.000_02, "premium": 0.000_10}
+PANDAS_PAYOUTS = json.loads((REPO / "tests/fixtures/payouts_scale1.json").read_text())
 
 
 @pytest.fixture
@@ -28,9 +34,27 @@ def test_outputs_are_consistent_across_domains(published_mesh: PortStore):
     assert len(plays) > 9_000, "nearly all plays belong to mastered listeners"
     assert plays["user_id"].isin(profiles["user_id"]).all()
     assert plays["episode_id"].isin(episodes["episode_id"]).all()
-    assert payouts["amount_usd"].sum() == pytest.approx(royalty_per_play(plays, profiles).sum(), rel=1e-9)
+    rate = plays.merge(profiles[["user_id", "plan"]], on="user_id")["plan"].map(USD_PER_SECOND)
+    assert payouts["amount_usd"].sum() == pytest.approx((plays["seconds_played"] * rate).sum(), rel=1e-9)
     assert payouts["plays"].sum() == len(plays)
     assert payouts["seconds_played"].sum() == plays["seconds_played"].sum()
+
+
+def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh: PortStore):
+    payouts, _ = published_mesh.read("artists.payouts", 1)
+    assert len(payouts) == PANDAS_PAYOUTS["rows"]
+    assert payouts["plays"].sum() == PANDAS_PAYOUTS["plays"]
+    assert payouts["seconds_played"].sum() == PANDAS_PAYOUTS["seconds_played"]
+    assert payouts["amount_usd"].sum() == pytest.approx(PANDAS_PAYOUTS["amount_usd"], rel=1e-12)
+    by_artist = payouts.groupby("artist_id")["amount_usd"].sum()
+    assert {str(k): v for k, v in by_artist.items()} == pytest.approx(PANDAS_PAYOUTS["amount_usd_by_artist"], rel=1e-9)
+
+
+def test_dbt_builds_into_the_environments_own_database(published_mesh: PortStore):
+    database = published_mesh.root / "dbt" / "artists.duckdb"
+    with duckdb.connect(str(database), read_only=True) as sql:
+        tables = {row[0] for row in sql.execute("select table_name from information_schema.tables").fetchall()}
+    assert {"stg_plays", "int_royalties", "payouts", "roster"} <= tables
 
 
 def test_each_consumer_records_the_snapshots_it_read(published_mesh: PortStore, instance):

@@ -10,12 +10,25 @@ from conftest import location_defs
 EXPECTED = {
     "users": {"ports": {"profiles"}, "internal": {"registrations"}, "foreign": set()},
     "podcasts": {"ports": {"episodes", "plays"}, "internal": set(), "foreign": {"users/profiles"}},
-    "artists": {"ports": {"roster", "payouts"}, "internal": set(), "foreign": {"podcasts/plays", "users/profiles"}},
+    "artists": {
+        "ports": {"roster", "payouts"},
+        "internal": {"onboarding", "stg_plays", "int_royalties"},  # a Python feed and dbt models
+        "foreign": {"podcasts/plays", "users/profiles"},
+    },
 }
 EDGES = {
     "users/profiles": {"users/registrations"},
     "podcasts/plays": {"users/profiles"},
-    "artists/payouts": {"podcasts/plays", "users/profiles"},
+    "artists/stg_plays": {"podcasts/plays"},
+    "artists/int_royalties": {"artists/stg_plays", "users/profiles"},
+    "artists/payouts": {"artists/int_royalties"},
+    "artists/roster": {"artists/onboarding"},
+}
+DBT_TESTS = {
+    ("artists/roster", "unique_roster_artist_id"),
+    ("artists/roster", "not_null_roster_artist_id"),
+    ("artists/payouts", "not_null_payouts_artist_id"),
+    ("artists/payouts", "not_null_payouts_day"),
 }
 
 
@@ -36,11 +49,13 @@ def test_location_loads_with_keys_groups_owners_and_checks(domain: str):
         parents = {parent.to_user_string() for parent in node.parent_keys}
         assert parents == EDGES.get(key.to_user_string(), set())
     checks = {(check.asset_key.to_user_string(), check.name) for check in graph.asset_check_keys}
-    assert checks == {
+    mesh_checks = {
         (f"{domain}/{name}", check) for name in expected["ports"] for check in ("contract", "consumer_expectations")
     }
+    assert checks == mesh_checks | (DBT_TESTS if domain == "artists" else set())
     for check_key in graph.asset_check_keys:
-        assert graph.get(check_key).blocking
+        if (check_key.asset_key.to_user_string(), check_key.name) in mesh_checks:
+            assert graph.get(check_key).blocking
 
 
 @pytest.mark.parametrize("domain", sorted(EXPECTED))

@@ -10,7 +10,8 @@ import pandera.pandas as pa
 import pytest
 
 from conftest import latest_materialization, materialize
-from mesh_core import Domain, PortStore
+from mesh_core import Contract, Domain, PortStore
+from mesh_core.publish import ServedMajor, write_audit_publish
 
 CONTRACT = pa.DataFrameSchema(
     {
@@ -94,3 +95,16 @@ def test_passing_publish_records_check_and_data_version(instance, store):
     assert materialization.metadata["mesh/snapshot_id"].value == snapshot.snapshot_id
     assert materialization.metadata["dagster/uri"].value == snapshot.path
     assert materialization.metadata["dagster/row_count"].value == 3
+
+
+def test_a_reason_found_elsewhere_blocks_a_publish_whose_audits_pass(store):
+    served = [ServedMajor(Contract(CONTRACT, version="1.0.0"), "contract")]
+    results = write_audit_publish(
+        store, "ledger.entries", served, GOOD, {}, [], blocked_by="its dbt tests failed"
+    )
+    checks = []
+    with pytest.raises(dg.Failure, match="nothing published; its dbt tests failed"):
+        for result in results:
+            checks.append(result)
+    assert [(c.check_name, c.passed) for c in checks] == [("contract", True), ("consumer_expectations", True)]
+    assert store.majors("ledger.entries") == []

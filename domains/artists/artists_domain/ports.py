@@ -1,38 +1,24 @@
-"""Output ports of the artists domain."""
+"""Output ports of the artists domain: dbt models published through mesh_core."""
 
-import pandas as pd
-
-from artists_domain import sources
+from artists_domain.assets import onboarding
 from artists_domain.contracts import Payouts, PlaysReliedOn, Roster
 from artists_domain.domain import artists
-from artists_domain.royalties import royalty_per_play
-from mesh_core import InputPort, MeshSettings
+from artists_domain.project import artists_dbt
+from mesh_core import InputPort
+from mesh_core.dbt import DbtPort, dbt_ports, prepare
 
+prepare(artists_dbt)
 
-@artists.output_port(contract=Roster, version="1.0.0")
-def roster() -> pd.DataFrame:
-    """Every artist onboarded to the platform."""
-    return sources.onboarding(MeshSettings.from_env().scale)
-
-
-@artists.output_port(
-    contract=Payouts,
-    version="1.0.0",
-    access="private",
-    inputs={
-        "plays": InputPort("podcasts.plays", version="1", expectations=PlaysReliedOn),
-        "profiles": InputPort("users.profiles", version="1"),
+dbt_models = dbt_ports(
+    artists,
+    artists_dbt,
+    ports={
+        "roster": DbtPort(Roster, version="1.0.0", description="Every artist onboarded to the platform."),
+        "payouts": DbtPort(Payouts, version="1.0.0", access="private"),
+    },
+    sources={
+        "podcasts__plays": InputPort("podcasts.plays", version="1", expectations=PlaysReliedOn),
+        "users__profiles": InputPort("users.profiles", version="1"),
+        "onboarding": onboarding,
     },
 )
-def payouts(plays: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
-    """Royalties owed per artist per UTC day, from plays priced by the listener's plan."""
-    priced = plays.assign(
-        amount_usd=royalty_per_play(plays, profiles),
-        day=plays["played_at"].dt.floor("D"),
-    )
-    daily = priced.groupby(["artist_id", "day"], as_index=False).agg(
-        plays=("play_id", "size"),
-        seconds_played=("seconds_played", "sum"),
-        amount_usd=("amount_usd", "sum"),
-    )
-    return daily.astype({"plays": "int64", "seconds_played": "int64"})

@@ -1,0 +1,113 @@
+"""The artists domain on dbt: contracts kept consistent, write–audit–publish through dbt, a clean checkout."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+from pandera.typing import Series
+
+from artists_domain.contracts import Payouts
+from artists_domain.project import artists_dbt
+from conftest import REPO
+from mesh_core import DefinitionError, Domain, InputPort, PortStore
+from mesh_core.dbt import DbtPort, dbt_ports
+from meshkit import copy_mesh, edit, mesh
+
+SCHEMA_YML = REPO / "domains/artists/artists_dbt/models/marts/schema.yml"
+
+
+class PayoutsWithFloatPlays(Payouts):
+    plays: Series[float] = pa.Field(ge=1)
+
+
+class PayoutsWithoutDay(pa.DataFrameModel):
+    artist_id: Series[int]
+    plays: Series[int]
+    seconds_played: Series[int]
+    amount_usd: Series[float]
+
+
+def build(contract) -> None:
+    domain = Domain("artists", owner="team:artists")
+    dbt_ports(
+        domain,
+        artists_dbt,
+        ports={"payouts": DbtPort(contract, version="1.0.0")},
+        sources={
+            "podcasts__plays": InputPort("podcasts.plays", version="1"),
+            "users__profiles": InputPort("users.profiles", version="1"),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "contract, problem",
+    [
+        (PayoutsWithFloatPlays, "column plays: dbt data_type 'bigint' does not match pandera dtype float64"),
+        (PayoutsWithoutDay, "column day is in the dbt contract but not the pandera contract"),
+    ],
+)
+def test_dbt_and_pandera_contracts_must_agree_at_load(contract, problem):
+    with pytest.raises(DefinitionError, match="dbt and pandera contracts disagree") as raised:
+        build(contract)
+    error = raised.value
+    assert problem in error.message
+    assert error.domain == "artists" and error.port == "artists.payouts"
+    assert str(SCHEMA_YML) in error.file and __file__ in error.file, "names both files"
+
+
+def test_consistent_contracts_load():
+    build(Payouts)
+
+
+def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_home: Path):
+    root = copy_mesh(tmp_path / "mesh").parent
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home)
+    env = {"DAGSTER_HOME": str(home)}
+    first = mesh("run", "--format", "json", cwd=root, env=env)
+    assert first.code == 0, first.stdout + first.stderr
+    store = PortStore(mesh_home, "dev")
+    before = store.current("artists.payouts", 1)
+    before_bytes = Path(before.path).read_bytes()
+
+    edit(
+        root / "domains/artists/artists_dbt/models/marts/payouts.sql",
+        "    artist_id,\n    day,",
+        "    cast(case when artist_id % 7 = 0 then null else artist_id end as bigint) as artist_id,\n    day,",
+    )
+    edit(root / "domains/artists/artists_dbt/models/marts/payouts.sql", "group by artist_id, day", "group by 1, day")
+    broken = mesh("run", "--select", "artists.payouts", "--format", "json", cwd=root, env=env)
+
+    assert broken.code == 1, broken.stdout + broken.stderr
+    [payouts] = broken.json()["ports"]
+    assert payouts["status"] == "failed"
+    assert payouts["checks"]["contract"] is False
+    assert payouts["checks"]["not_null_payouts_artist_id"] is False
+    assert "artist_id" in payouts["error"] and "nothing published" in payouts["error"]
+    assert store.current("artists.payouts", 1) == before
+    assert Path(before.path).read_bytes() == before_bytes
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [record] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey(["artists", "payouts"]), "contract"), limit=1
+        )
+        evaluation = record.event.dagster_event.event_specific_data
+        assert not evaluation.passed
+        assert "artist_id: not_nullable" in evaluation.metadata["failures_by_check"].value
+
+
+def test_a_clean_checkout_has_no_generated_dbt_files():
+    tracked = subprocess.run(
+        ["git", "ls-files", "domains/artists/artists_dbt"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "the dbt project is committed"
+    assert not [path for path in tracked if "/target/" in path or "/logs/" in path]
+    ignored = (REPO / "domains/artists/artists_dbt/.gitignore").read_text().split()
+    assert {"target/", "logs/"} <= set(ignored)
