@@ -94,6 +94,7 @@ def dbt_ports(
         ...           ports={"payouts": DbtPort(Payouts, "1.0.0")},
         ...           sources={"podcasts__plays": InputPort("podcasts.plays", version="1")})
     """
+    declared_in = inspect.stack()[1].filename  # where ports and sources are declared, for error messages
     manifest = _load_manifest(project, domain)
     nodes = _nodes_by_name(manifest)
     source_nodes = {
@@ -113,7 +114,7 @@ def dbt_ports(
         if node is None:
             raise DefinitionError(f"dbt model '{name}' not found in {project.project_dir}", domain=domain.name,
                                   port=f"{domain.name}.{name}")
-        spec = _port_spec(domain, project, name, port, node, manifest, sources, source_nodes)
+        spec = _port_spec(domain, project, name, port, node, manifest, sources, source_nodes, declared_in)
         port_specs[dg.AssetKey([domain.name, name])] = spec
     specs = [_with_mesh_attributes(spec, port_specs.get(spec.key), domain) for spec in specs]
     mesh_checks = [
@@ -285,7 +286,7 @@ def _with_mesh_attributes(spec: dg.AssetSpec, port: OutputPortSpec | None, domai
 
 def _port_spec(
     domain: Domain, project: DbtProject, name: str, port: DbtPort, node: dict[str, Any],
-    manifest: dict[str, Any], sources: Mapping[str, Any], source_nodes: dict[str, str],
+    manifest: dict[str, Any], sources: Mapping[str, Any], source_nodes: dict[str, str], declared_in: str,
 ) -> OutputPortSpec:
     port_id = f"{domain.name}.{name}"
     contract = Contract(port.contract, version=port.version, access=port.access, consumers=tuple(port.consumers),
@@ -305,7 +306,7 @@ def _port_spec(
         contract=contract,
         description=port.description or node.get("description") or "",
         inputs=reads,
-        file=str(schema_file),
+        file=declared_in,
     )
 
 
