@@ -36,6 +36,8 @@ from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.expectations import registered_expectations
 from mesh_core.io import STORE_KEY
+from mesh_core.metadata import code_version, how_metadata
+from mesh_core.schema_doc import schema_document
 from mesh_core.port_asset import OutputPortSpec, port_definition_metadata_for
 from mesh_core.ports import InputPort
 from mesh_core.publish import CONTRACT_CHECK, EXPECTATIONS_CHECK, write_audit_publish
@@ -199,6 +201,7 @@ def _build_and_publish(
         yield from write_audit_publish(
             store, spec.port_id, spec.served, frame, read_here, expectations, file=spec.file, asset_key=key,
             blocked_by="its dbt tests failed" if key in failed_tests else None,
+            extra_metadata=how_metadata(context.run.run_id, spec.file),
         )
     if not invocation.is_successful():
         raise dg.Failure(description=f"dbt build failed: {invocation.get_error() or 'see the dbt logs'}",
@@ -277,8 +280,10 @@ def _with_mesh_attributes(spec: dg.AssetSpec, port: OutputPortSpec | None, domai
             tags={"mesh/kind": "internal"}
         )
     freshness = port.contract.freshness
+    contract_part = json.dumps(schema_document(port.contract.schema), sort_keys=True)
     return spec.replace_attributes(
         automation_condition=automation,
+        code_version=code_version(spec.code_version or "", contract_part, port.contract.version),
         description=port.description or spec.description,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None,
     ).merge_attributes(metadata=port_definition_metadata_for(port), tags={"mesh/kind": "output_port"})

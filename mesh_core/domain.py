@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,8 @@ import pandas as pd
 
 from mesh_core.contracts import Access, Contract
 from mesh_core.errors import DefinitionError
+from mesh_core.metadata import code_version, domain_links, function_source
+from mesh_core.settings import MeshSettings
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata
 from mesh_core.ports import IDENTIFIER, InputPort, PreviousMajor
@@ -57,6 +60,7 @@ class Domain:
             )
         self.name = name
         self.owner = owner
+        self.source_dir = Path(inspect.stack()[1].filename).parent
         self.description = description
         self.automation_interval_seconds = automation_interval_seconds
         self._assets: dict[str, dg.AssetsDefinition] = {}
@@ -85,6 +89,8 @@ class Domain:
         inputs: Mapping[str, InputSpec] | None = None,
         name: str | None = None,
         previous: Sequence[PreviousMajor] = (),
+        tags: Mapping[str, str] | None = None,
+        glossary: Mapping[str, str] | None = None,
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -101,6 +107,8 @@ class Domain:
             inputs: Parameter name to ``InputPort``, or to a local asset (name or definition).
             name: Port name, if not the function's name.
             previous: Older majors still served to pinned consumers, each until its deprecation date.
+            tags: Dagster tags for discovery (``{"tier": "gold"}``).
+            glossary: Business terms this product uses, with their definitions.
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -122,6 +130,8 @@ class Domain:
                 inputs=dict(inputs or {}),
                 file=where["file"],
                 previous=older,
+                glossary=dict(glossary or {}),
+                tags=dict(tags or {}),
             )
             ins = self._asset_ins(spec.inputs, fn, port_id)
             asset = build_port_asset(
@@ -167,6 +177,7 @@ class Domain:
                 kinds={"pandas", "parquet"},
                 io_manager_key=IO_MANAGER_KEY,
                 automation_condition=self._automation(ins),
+                code_version=code_version(function_source(function)),
             )(function)
             self._assets[asset_name] = asset
             return asset
@@ -211,7 +222,8 @@ class Domain:
         """
         resources = {STORE_KEY: MeshStore(), **extra.pop("resources", {})}
         resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
-        domain = {"name": self.name, "owner": self.owner, "description": self.description}
+        links = domain_links(MeshSettings.from_env(), self.name, self.owner, self.source_dir)
+        domain = {"name": self.name, "owner": self.owner, "description": self.description, "links": links}
         return dg.Definitions(
             assets=[*_distinct(self._assets.values()), *self._foreign_port_specs(), *extra.pop("assets", [])],
             sensors=[self.automation_sensor(), *extra.pop("sensors", [])],

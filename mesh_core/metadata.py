@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
+import inspect
+import marshal
+import platform
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandera.pandas as pa
 
 from mesh_core.contracts import Contract
+from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import view_name
 from mesh_core.store import Snapshot
 
@@ -49,11 +58,113 @@ def port_definition_metadata(port_id: str, contract: Contract) -> dict[str, Any]
 
 def materialization_metadata(snapshot: Snapshot, inputs_read: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Where the new snapshot is, and with what inputs it was built."""
+    domain, port = snapshot.port_id.split(".")
     return {
         "dagster/uri": snapshot.path,
+        "dagster/table_name": f"{domain}.{port}_v{snapshot.major}",
         "dagster/row_count": snapshot.rows,
         "mesh/snapshot_id": snapshot.snapshot_id,
         "mesh/content_hash": snapshot.content_hash,
         "mesh/contract_version": snapshot.version,
         "mesh/inputs": dg.MetadataValue.json(inputs_read),
     }
+
+
+def connection_snippet(port_id: str, major: int, env: str) -> dg.MarkdownMetadataValue:
+    """Ready-to-paste Python and SQL that read the port's current snapshot."""
+    domain, port = port_id.split(".")
+    return dg.MetadataValue.md(
+        "Python:\n\n```python\nfrom mesh_core import PortStore\n\n"
+        f'frame, snapshot = PortStore.from_env().read("{port_id}", major={major})\n```\n\n'
+        f"SQL (DuckDB):\n\n```sql\nATTACH '.mesh/{env}/catalog.duckdb' AS mesh (READ_ONLY);\n"
+        f'SELECT * FROM mesh."{domain}"."{port}_v{major}";\n```\n'
+    )
+
+
+def port_links(settings: MeshSettings, port_id: str, version: str, source_file: str | None) -> dict[str, str]:
+    """Where to read about, run, and change a port: catalog, Dagster UI, contract, source."""
+    domain, port = port_id.split(".")
+    links = {
+        "catalog": f"{settings.catalog_url}/products/{port_id}.html",
+        "dagster": f"{settings.dagster_url}/assets/{domain}/{port}",
+        "contract": f"{settings.catalog_url}/contracts/{port_id}-{version}.json",
+    }
+    if source_file:
+        links["source"] = _source_link(settings, Path(source_file).parent, domain)
+    return links
+
+
+def domain_links(settings: MeshSettings, domain: str, owner: str, source_dir: Path | None) -> dict[str, str]:
+    """A domain's URLs: catalog page, Dagster asset group, source folder and owner contact."""
+    links = {
+        "catalog": f"{settings.catalog_url}/domains/{domain}.html",
+        "dagster": f"{settings.dagster_url}/locations/__repository__@{domain}/asset-groups/{domain}",
+        "owner": f"mailto:{owner}" if "@" in owner else f"{settings.catalog_url}/domains/{domain}.html#owner",
+    }
+    if source_dir:
+        links["source"] = _source_link(settings, source_dir, domain)
+    return links
+
+
+def links_metadata(links: dict[str, str]) -> dict[str, Any]:
+    """Links as clickable Dagster metadata, plus the whole set as JSON."""
+    return {"mesh/links": dg.MetadataValue.json(links)} | {
+        f"mesh/link/{name}": dg.MetadataValue.url(url) for name, url in links.items()
+    }
+
+
+def code_version(*parts: str) -> str:
+    """A short, stable hash of what defines a port: its code and its contract."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def function_source(fn: Any) -> str:
+    """A function's source code, for its code version; its compiled code when the source is unavailable."""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        return marshal.dumps(code).hex() if code is not None else f"{fn.__module__}.{fn.__qualname__}"
+
+
+def how_metadata(run_id: str | None, source_file: str | None) -> dict[str, Any]:
+    """How a snapshot was built: run, git commit of the domain's code, toolchain versions."""
+    metadata: dict[str, Any] = {"mesh/toolchain": dg.MetadataValue.json(_toolchain())}
+    if run_id:
+        metadata["mesh/run_id"] = run_id
+    commit = _git_commit(str(Path(source_file).parent)) if source_file else None
+    if commit:
+        metadata["mesh/git_commit"] = commit
+    return metadata
+
+
+@functools.cache
+def _toolchain() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("dagster", "pandas", "pandera", "pyarrow", "duckdb", "dbt-core", "dagster-dbt"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@functools.cache
+def _git_commit(folder: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _source_link(settings: MeshSettings, folder: Path, domain: str) -> str:
+    if settings.source_url:
+        return f"{settings.source_url}/domains/{domain}"
+    return folder.absolute().as_uri()

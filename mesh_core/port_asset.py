@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,10 +14,19 @@ import pandas as pd
 from mesh_core.contracts import Contract, as_schema
 from mesh_core.expectations import registered_expectations
 from mesh_core.io import SNAPSHOT_ATTR, STORE_KEY
-from mesh_core.metadata import port_definition_metadata
+from mesh_core.metadata import (
+    code_version,
+    connection_snippet,
+    function_source,
+    how_metadata,
+    links_metadata,
+    port_definition_metadata,
+    port_links,
+)
 from mesh_core.ports import InputPort, PreviousMajor
 from mesh_core.publish import CONTRACT_CHECK, EXPECTATIONS_CHECK, ServedMajor, write_audit_publish
 from mesh_core.schema_doc import schema_document
+from mesh_core.settings import MeshSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class OutputPortSpec:
     inputs: Mapping[str, Any]
     file: str | None
     previous: tuple[tuple[Contract, PreviousMajor], ...] = field(default_factory=tuple)
+    glossary: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def served(self) -> list[ServedMajor]:
@@ -63,7 +75,8 @@ def build_port_asset(
         store = getattr(context.resources, STORE_KEY).store()
         expectations = registered_expectations(store.home, spec.port_id)
         yield from write_audit_publish(
-            store, spec.port_id, served, result, inputs_read, expectations, file=spec.file
+            store, spec.port_id, served, result, inputs_read, expectations, file=spec.file,
+            extra_metadata=how_metadata(context.run.run_id, spec.file),
         )
 
     checks = [
@@ -91,9 +104,11 @@ def build_port_asset(
         group_name=group,
         owners=[owner],
         metadata=port_definition_metadata_for(spec),
-        tags={"mesh/kind": "output_port"},
+        tags={**spec.tags, "mesh/kind": "output_port"},
         kinds={"pandas", "parquet"},
         check_specs=checks,
+        code_version=code_version(function_source(fn), json.dumps(schema_document(spec.contract.schema), sort_keys=True),
+                                  spec.contract.version),
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None,
         automation_condition=automation,
         required_resource_keys={STORE_KEY},
@@ -136,8 +151,15 @@ def port_definition_metadata_for(spec: OutputPortSpec) -> dict[str, Any]:
         ]
     )
     metadata["mesh/input_ports"] = input_ports_metadata(spec.inputs)
+    settings = MeshSettings.from_env()
+    metadata["dagster/uri"] = f"mesh://{spec.port_id}/v{spec.contract.major}"
+    metadata["mesh/connect"] = connection_snippet(spec.port_id, spec.contract.major, settings.env)
+    metadata.update(links_metadata(port_links(settings, spec.port_id, spec.contract.version, spec.file)))
+    if spec.glossary:
+        metadata["mesh/glossary"] = dg.MetadataValue.json(dict(spec.glossary))
     if spec.contract.freshness is not None:
         metadata["mesh/freshness_seconds"] = spec.contract.freshness.total_seconds()
     if spec.file:
         metadata["mesh/file"] = spec.file
     return metadata
+

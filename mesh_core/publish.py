@@ -45,6 +45,7 @@ def write_audit_publish(
     file: str | None = None,
     asset_key: dg.AssetKey | None = None,
     blocked_by: str | None = None,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Audit ``frame`` for every served major and expectation; publish only if all pass.
 
@@ -53,6 +54,7 @@ def write_audit_publish(
     ``asset_key`` names the port's asset when it is one of several in a multi-asset.
     ``blocked_by`` is a reason found elsewhere (failed dbt tests) not to publish: the
     audits still run and record their evidence, then the publish fails.
+    ``extra_metadata`` joins the materialization's metadata (how it was built).
     """
     where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
     if not isinstance(frame, pd.DataFrame):
@@ -83,7 +85,7 @@ def write_audit_publish(
         for major in served
     }
     current = snapshots[served[0].check_name]
-    metadata = materialization_metadata(current, inputs_read)
+    metadata = {**materialization_metadata(current, inputs_read), **(extra_metadata or {})}
     metadata["mesh/served_snapshots"] = dg.MetadataValue.json(
         {f"v{s.major}": s.snapshot_id for s in snapshots.values()}
     )

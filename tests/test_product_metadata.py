@@ -1,0 +1,146 @@
+"""Every output port answers what, where, when, with what and how, in its definition and materializations."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
+
+from conftest import LOCATIONS, location_defs, materialize
+from mesh_core import Domain, PortStore
+
+PORTS = ["users/profiles", "podcasts/episodes", "podcasts/plays", "artists/roster", "artists/payouts"]
+DEFINITION_KEYS = {
+    "dagster/column_schema", "dagster/table_name", "dagster/uri", "mesh/connect", "mesh/contract",
+    "mesh/contract_version", "mesh/access", "mesh/pii_columns", "mesh/links", "mesh/link/catalog",
+    "mesh/link/dagster", "mesh/link/contract",
+}
+MATERIALIZATION_KEYS = {
+    "dagster/uri", "dagster/table_name", "dagster/row_count", "mesh/snapshot_id", "mesh/content_hash",
+    "mesh/inputs", "mesh/toolchain", "mesh/run_id", "mesh/git_commit",
+}
+
+
+@pytest.fixture
+def published(instance, store: PortStore):
+    for domain in LOCATIONS:
+        assert materialize(location_defs(domain), instance).success
+    return store
+
+
+@pytest.mark.parametrize("key", PORTS)
+def test_each_port_answers_the_four_ws_and_h(key: str, published: PortStore, instance):
+    domain = key.split("/")[0]
+    node = location_defs(domain).resolve_asset_graph().get(dg.AssetKey.from_user_string(key))
+    # What, and where, on the definition.
+    assert node.description and node.owners == [f"team:{domain}"]
+    assert DEFINITION_KEYS <= set(node.metadata), DEFINITION_KEYS - set(node.metadata)
+    assert all(column.description for column in node.metadata["dagster/column_schema"].columns)
+    assert node.code_version, "how: a code version from the port's code and contract"
+    event = instance.get_latest_materialization_event(node.key)
+    metadata = event.asset_materialization.metadata
+    # Where, when, with what and how, on the materialization.
+    assert MATERIALIZATION_KEYS <= set(metadata), MATERIALIZATION_KEYS - set(metadata)
+    port_id = key.replace("/", ".")
+    snapshot = published.current(port_id, 1)
+    assert metadata["dagster/uri"].value == snapshot.path
+    assert metadata["dagster/row_count"].value == snapshot.rows
+    assert metadata["mesh/run_id"].value == event.run_id
+    assert metadata["mesh/toolchain"].value["dagster"] == dg.__version__
+    assert len(metadata["mesh/git_commit"].value) == 40
+    assert event.asset_materialization.tags["dagster/code_version"] == node.code_version
+    # When: the contract check's evidence is recorded with the snapshot it let through.
+    [record] = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(node.key, "contract"), limit=1
+    )
+    evidence = record.event.dagster_event.event_specific_data.metadata
+    assert evidence["snapshot_id"].value == snapshot.snapshot_id and evidence["rows"].value == snapshot.rows
+
+
+def test_with_what_names_the_exact_snapshots_read(published: PortStore, instance):
+    expected = {
+        "podcasts/plays": {"users.profiles"},
+        "artists/payouts": {"podcasts.plays", "users.profiles"},
+        "artists/roster": set(),
+    }
+    for key, ports in expected.items():
+        read = instance.get_latest_materialization_event(
+            dg.AssetKey.from_user_string(key)
+        ).asset_materialization.metadata["mesh/inputs"].value
+        assert {port: r["snapshot_id"] for port, r in read.items()} == {
+            port: published.current(port, 1).snapshot_id for port in ports
+        }
+
+
+def test_restricted_port_has_pii_freshness_and_connection_snippet():
+    node = location_defs("users").resolve_asset_graph().get(dg.AssetKey(["users", "profiles"]))
+    assert node.metadata["mesh/pii_columns"] == ["email"]
+    assert node.freshness_policy is not None
+    snippet = node.metadata["mesh/connect"].value
+    assert 'PortStore.from_env().read("users.profiles", major=1)' in snippet
+    assert 'SELECT * FROM mesh."users"."profiles_v1"' in snippet
+    assert node.metadata["mesh/link/dagster"].value == "http://127.0.0.1:3000/assets/users/profiles"
+
+
+def test_domain_links_follow_the_configured_base_urls(monkeypatch):
+    monkeypatch.setenv("MESH_DAGSTER_URL", "https://dagster.example.com/")
+    monkeypatch.setenv("MESH_CATALOG_URL", "https://catalog.example.com")
+    monkeypatch.setenv("MESH_SOURCE_URL", "https://git.example.com/mesh/tree/main")
+    d = Domain("ledger", owner="finance@example.com")
+    links = d.definitions().metadata["mesh/domain"].value["links"]
+    assert links == {
+        "catalog": "https://catalog.example.com/domains/ledger.html",
+        "dagster": "https://dagster.example.com/locations/__repository__@ledger/asset-groups/ledger",
+        "owner": "mailto:finance@example.com",
+        "source": "https://git.example.com/mesh/tree/main/domains/ledger",
+    }
+
+
+SCHEMA = pa.DataFrameSchema({"n": pa.Column(int)})
+STRICTER = pa.DataFrameSchema({"n": pa.Column(int, pa.Check.ge(0))})
+
+
+def entries_v1() -> pd.DataFrame:
+    return pd.DataFrame({"n": [1]})
+
+
+def entries_v2() -> pd.DataFrame:
+    return pd.DataFrame({"n": [2]})
+
+
+def totals(entries: pd.DataFrame) -> pd.DataFrame:
+    return entries
+
+
+def ledger(entries_fn, contract=SCHEMA) -> dg.Definitions:
+    domain = Domain("ledger", owner="team:ledger")
+    domain.output_port(contract=contract, version="1.0.0", name="entries")(entries_fn)
+    domain.output_port(contract=SCHEMA, version="1.0.0", inputs={"entries": "entries"})(totals)
+    return domain.definitions()
+
+
+def statuses(instance, defs: dg.Definitions) -> dict[str, StaleStatus]:
+    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(), LoadingContextForTest(instance))
+    return {name: resolver.get_status(dg.AssetKey(["ledger", name])) for name in ("entries", "totals")}
+
+
+@pytest.mark.parametrize("changed", [ledger(entries_v2), ledger(entries_v1, STRICTER)], ids=["source", "contract"])
+def test_a_changed_source_or_contract_changes_the_code_version(changed: dg.Definitions, instance):
+    original = ledger(entries_v1)
+    assert materialize(original, instance).success
+    assert statuses(instance, ledger(entries_v1)) == {"entries": StaleStatus.FRESH, "totals": StaleStatus.FRESH}
+    graph = changed.resolve_asset_graph()
+    assert graph.get(dg.AssetKey(["ledger", "entries"])).code_version != original.resolve_asset_graph().get(
+        dg.AssetKey(["ledger", "entries"])
+    ).code_version
+    assert statuses(instance, changed)["entries"] == StaleStatus.STALE
+
+
+def test_downstream_ports_go_stale_when_the_changed_port_republishes(instance):
+    assert materialize(ledger(entries_v1), instance).success
+    changed = ledger(entries_v2)
+    assert materialize(changed, instance, ["ledger/entries"]).success
+    assert statuses(instance, changed) == {"entries": StaleStatus.FRESH, "totals": StaleStatus.STALE}
