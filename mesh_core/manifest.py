@@ -44,7 +44,8 @@ def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
             "inputs": _inputs(graph, key),
         }
         if "mesh/port_id" in metadata:
-            ports.append({**entry, **_port(graph.get(key), metadata)})
+            checks = sorted(check.name for check in graph.asset_check_keys if check.asset_key == key)
+            ports.append({**entry, **_port(graph.get(key), metadata), "checks": checks})
         else:
             internal.append({**entry, "name": key.path[-1]})
     domain = _value(defs.metadata.get(DOMAIN_METADATA)) if defs.metadata else None
@@ -69,6 +70,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "previous_majors": _value(metadata.get("mesh/previous_majors")) or [],
         "freshness_seconds": _value(metadata.get("mesh/freshness_seconds")),
         "owner": (node.owners or [None])[0],
+        "code_version": node.code_version,
         "description": node.description or "",
         "file": _value(metadata.get("mesh/file")),
     }

@@ -224,3 +224,36 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     else:
         click.echo(journey_table(runs))
     sys.exit(0 if all(r.status == "published" for r in runs) else 1)
+
+
+@main.command()
+@workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--now", "now_", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+              help="Judge freshness as of this time (UTC unless it says otherwise).")
+def status(workspace: Path, fmt: str, now_) -> None:
+    """Each product's last publish, checks, freshness and staleness. Exits 1 on an SLA breach or a failing check."""
+    import os
+    from datetime import datetime, timezone
+
+    import dagster as dg
+
+    from mesh_core.mesh.status import product_statuses
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.UsageError("set DAGSTER_HOME to the Dagster instance the mesh runs against")
+    mesh = load_mesh(workspace)
+    now = (now_ if now_ and now_.tzinfo else (now_ or datetime.now(timezone.utc)).replace(tzinfo=timezone.utc))
+    with dg.DagsterInstance.get() as instance:
+        statuses = product_statuses(mesh.graph, instance, now)
+    if fmt == "json":
+        click.echo(render.as_json({"now": now.isoformat(), "products": [s.to_dict() for s in statuses]}))
+    else:
+        for s in statuses:
+            checks = ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in sorted(s.checks.items())) or "no checks run"
+            stale = f"; stale: {', '.join(s.stale)}" if s.stale else ""
+            click.echo(
+                f"{s.port_id}: {'FAILING' if s.failing else 'ok'}; published {s.published_at or 'never'}"
+                f" ({s.snapshot_id or '-'}); freshness {s.freshness}; {checks}{stale}"
+            )
+    sys.exit(1 if any(s.failing for s in statuses) else 0)

@@ -1,0 +1,63 @@
+"""`mesh status`: freshness against SLAs (with an injected clock), check results and staleness."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from conftest import REPO
+from meshkit import copy_mesh, edit, mesh
+
+
+def statuses(root: Path, env: dict[str, str], *args: str) -> tuple[int, dict[str, dict]]:
+    result = mesh("status", "--format", "json", *args, cwd=root, env=env)
+    assert result.code in (0, 1), result.stderr
+    return result.code, {p["port_id"]: p for p in result.json()["products"]}
+
+
+def test_status_reports_freshness_checks_and_staleness(tmp_path: Path):
+    root = copy_mesh(tmp_path / "mesh").parent
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home)
+    env = {"DAGSTER_HOME": str(home)}
+    assert mesh("run", cwd=root, env=env).code == 0
+
+    code, products = statuses(root, env)
+    assert code == 0
+    profiles = products["users.profiles"]
+    assert (profiles["freshness"], profiles["sla_s"]) == ("pass", 86400.0)
+    assert profiles["checks"] == {"contract": True, "consumer_expectations": True}
+    assert all(not p["failing"] and p["stale"] == [] for p in products.values())
+    assert products["podcasts.plays"]["freshness"] == "n/a", "no SLA declared"
+
+    published = datetime.fromisoformat(profiles["published_at"])
+    at = lambda hours: (published + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S%z")  # noqa: E731
+    code, products = statuses(root, env, "--now", at(22))
+    assert (code, products["users.profiles"]["freshness"]) == (0, "warn")
+    code, products = statuses(root, env, "--now", at(25))
+    assert (code, products["users.profiles"]["freshness"]) == (1, "fail")
+    assert products["users.profiles"]["failing"] and not products["podcasts.plays"]["failing"]
+    text = mesh("status", "--now", at(25), cwd=root, env=env)
+    assert text.code == 1 and "users.profiles: FAILING" in text.stdout and "freshness fail" in text.stdout
+
+    # A new users snapshot makes its readers stale; a failed publish makes plays fail its checks.
+    edit(root / "domains/users/users_domain/sources.py", "seed: int = 7", "seed: int = 8")
+    edit(
+        root / "domains/podcasts/podcasts_domain/ports.py",
+        '    return enriched[columns].sort_values("play_id", ignore_index=True)',
+        '    enriched["seconds_played"] = -1\n    return enriched[columns].sort_values("play_id", ignore_index=True)',
+    )
+    assert mesh("run", "--select", "users", cwd=root, env=env).code == 1
+    code, products = statuses(root, env)
+    assert code == 1
+    assert products["podcasts.plays"]["checks"]["contract"] is False and products["podcasts.plays"]["failing"]
+    assert products["artists.payouts"]["stale"] == ["input users.profiles has a newer snapshot"]
+    assert "input users.profiles has a newer snapshot" in products["podcasts.plays"]["stale"]
+
+
+def test_status_needs_an_instance(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    result = mesh("status", cwd=REPO, env={"DAGSTER_HOME": ""})
+    assert result.code == 2 and "set DAGSTER_HOME" in result.stderr
