@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,11 +14,11 @@ import pandas as pd
 
 from mesh_core.contracts import Access, Contract
 from mesh_core.errors import DefinitionError
-from mesh_core.metadata import code_version, domain_links, function_source
-from mesh_core.settings import MeshSettings
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
+from mesh_core.metadata import code_version, domain_links, function_source
 from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata
 from mesh_core.ports import IDENTIFIER, InputPort, PreviousMajor
+from mesh_core.settings import MeshSettings
 
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
