@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,13 @@ def test_status_reports_freshness_checks_and_staleness(tmp_path: Path):
     assert profiles["checks"] == {"contract": True, "consumer_expectations": True}
     assert all(not p["failing"] and p["stale"] == [] for p in products.values())
     assert products["podcasts.plays"]["freshness"] == "n/a", "no SLA declared"
+
+    built = mesh("catalog", "--out", str(tmp_path / "site"), cwd=root, env=env)
+    assert built.code == 0 and "with status from DAGSTER_HOME" in built.stdout
+    catalog = json.loads((tmp_path / "site" / "catalog.json").read_text())
+    listed = {p["id"]: p["status"] for p in catalog["products"]}
+    assert listed["users.profiles"]["freshness"] == "pass"
+    assert listed["users.profiles"]["snapshot_id"] == profiles["snapshot_id"]
 
     published = datetime.fromisoformat(profiles["published_at"])
     at = lambda hours: (published + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S%z")  # noqa: E731

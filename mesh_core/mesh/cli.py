@@ -257,3 +257,28 @@ def status(workspace: Path, fmt: str, now_) -> None:
                 f" ({s.snapshot_id or '-'}); freshness {s.freshness}; {checks}{stale}"
             )
     sys.exit(1 if any(s.failing for s in statuses) else 0)
+
+
+@main.command()
+@workspace_option
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
+def catalog(workspace: Path, out: Path) -> None:
+    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port."""
+    import os
+    from datetime import datetime, timezone
+
+    from mesh_core.mesh.catalog_site import build_site
+
+    mesh = load_mesh(workspace)
+    statuses = None
+    if os.environ.get("DAGSTER_HOME"):
+        import dagster as dg
+
+        from mesh_core.mesh.status import product_statuses
+
+        with dg.DagsterInstance.get() as instance:
+            found = product_statuses(mesh.graph, instance, datetime.now(timezone.utc))
+        statuses = {s.port_id: s.to_dict() for s in found}
+    built = build_site(mesh.graph, mesh.manifests, out, statuses)
+    source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
+    click.echo(f"wrote {len(built['products'])} products in {len(built['domains'])} domains to {out} {source}")
