@@ -71,6 +71,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "freshness_seconds": _value(metadata.get("mesh/freshness_seconds")),
         "owner": (node.owners or [None])[0],
         "code_version": node.code_version,
+        "tags": {k: v for k, v in (node.tags or {}).items() if not k.startswith(("mesh/", "dagster/"))},
         "description": node.description or "",
         "file": _value(metadata.get("mesh/file")),
     }

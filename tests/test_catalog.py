@@ -45,8 +45,10 @@ def test_catalog_writes_valid_machine_readable_files(site: Path):
     email = next(p for p in OpenDataContractStandard.from_file(str(site / "odcs/users.profiles.yaml")).schema_[0].properties
                  if p.name == "email")
     assert email.classification == "pii" and email.required
+    assert next(p for p in catalog["products"] if p["id"] == "users.profiles")["tags"] == {"tier": "gold"}
     artists = yaml.safe_load((site / "odps/artists.yaml").read_text())
-    assert artists["kind"] == "DataProduct"
+    assert (artists["apiVersion"], artists["kind"], artists["status"]) == ("v1.0.0", "DataProduct", "active")
+    assert artists["team"] == [{"username": "team:artists", "role": "owner"}]
     assert [p["name"] for p in artists["inputPorts"]] == ["podcasts.plays", "users.profiles"]
     assert [p["name"] for p in artists["outputPorts"]] == ["artists.payouts", "artists.roster"]
     assert all(p["contractId"].endswith("-1.0.0") for p in artists["inputPorts"] + artists["outputPorts"])
@@ -75,6 +77,12 @@ def test_catalog_in_a_real_browser(site: Path):
             page.select_option("#filter-domain", "users")
             assert page.locator("tr.product:visible").count() == 0
             page.select_option("#filter-domain", "")
+            page.fill("#search", "")
+            page.select_option("#filter-tag", "tier=gold")
+            assert page.locator("tr.product:visible").all_inner_texts()[0].startswith("users.profiles")
+            assert page.locator("tr.product:visible").count() == 1
+            page.select_option("#filter-tag", "")
+            page.fill("#search", "payouts")
             page.click("a:text-is('artists.payouts')")
             page.wait_for_url("**/products/artists.payouts.html")
             for section in ("what", "where", "when", "with-what", "how"):

@@ -30,6 +30,7 @@ def catalog_document(
             "access": port["access"],
             "allowed_consumers": port["consumers"],
             "owner": port.get("owner"),
+            "tags": port.get("tags", {}),
             "description": port.get("description") or "",
             "freshness_seconds": port.get("freshness_seconds"),
             "previous_majors": [
@@ -115,7 +116,7 @@ def odps_yaml(domain: dict[str, Any], products: dict[str, dict[str, Any]]) -> st
         "domain": domain["name"],
         "status": "active",
         "description": {"purpose": domain["description"]},
-        "team": {"name": domain["owner"]},
+        "team": [{"username": domain["owner"], "role": "owner"}],
         "inputPorts": [
             {"name": port_id, "version": products[port_id]["version"] if port_id in products else "",
              "contractId": f"{port_id}-{products[port_id]['version']}" if port_id in products else ""}

@@ -33,6 +33,7 @@ def build_site(
     filters = {
         "domain": sorted({p["domain"] for p in products.values()}),
         "owner": sorted({p["owner"] for p in products.values() if p["owner"]}),
+        "tag": sorted({f"{k}={v}" if v else k for p in products.values() for k, v in p["tags"].items()}),
         "access": sorted({p["access"] for p in products.values()}),
         "status": sorted({p["status_label"] for p in products.values()}),
     }

@@ -16,6 +16,8 @@ from users_domain.domain import users
     consumers=["podcasts", "artists"],
     freshness=timedelta(days=1),
     inputs={"registrations": registrations},
+    tags={"tier": "gold"},
+    glossary={"mastered profile": "The single, deduplicated record of a customer across sign-ups."},
 )
 def profiles(registrations: pd.DataFrame) -> pd.DataFrame:
     """Mastered customer profiles: the latest registration per user, with a normalised email."""
