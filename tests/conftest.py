@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -43,6 +44,29 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home.mkdir()
     with dg.DagsterInstance.local_temp(str(home), overrides={"telemetry": {"enabled": False}}) as temp:
         yield temp
+
+
+@dataclass(frozen=True)
+class PublishedMesh:
+    """The example mesh materialized once: its store and the instance that recorded it."""
+
+    store: PortStore
+    instance: dg.DagsterInstance
+
+
+@pytest.fixture(scope="module")
+def published_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PublishedMesh]:
+    """users, then podcasts, then artists, materialized once per test module that only reads them."""
+    home = tmp_path_factory.mktemp("mesh")
+    dagster_home = tmp_path_factory.mktemp("dagster_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESH_HOME", str(home))
+        patch.setenv("MESH_ENV", "dev")
+        patch.setenv("MESH_SCALE", "1")
+        with dg.DagsterInstance.local_temp(str(dagster_home), overrides={"telemetry": {"enabled": False}}) as temp:
+            for domain in LOCATIONS:
+                assert materialize(location_defs(domain), temp).success
+            yield PublishedMesh(PortStore(home, "dev"), temp)
 
 
 def location_defs(name: str) -> dg.Definitions:

@@ -9,7 +9,6 @@ import pytest
 import json
 
 from conftest import REPO, latest_materialization, location_defs, materialize
-from mesh_core import PortStore
 
 
 # The royalty rule, restated here as an independent oracle for the dbt models.
@@ -17,18 +16,12 @@ USD_PER_SECOND = {"free": 0.000_02, "premium": 0.000_10}
 PANDAS_PAYOUTS = json.loads((REPO / "tests/fixtures/payouts_scale1.json").read_text())
 
 
-@pytest.fixture
-def published_mesh(instance, store: PortStore) -> PortStore:
-    for domain in ("users", "podcasts", "artists"):
-        assert materialize(location_defs(domain), instance).success
-    return store
-
-
-def test_outputs_are_consistent_across_domains(published_mesh: PortStore):
-    profiles, _ = published_mesh.read("users.profiles", 1)
-    plays, _ = published_mesh.read("podcasts.plays", 1)
-    payouts, _ = published_mesh.read("artists.payouts", 1)
-    episodes, _ = published_mesh.read("podcasts.episodes", 1)
+def test_outputs_are_consistent_across_domains(published_mesh):
+    store = published_mesh.store
+    profiles, _ = store.read("users.profiles", 1)
+    plays, _ = store.read("podcasts.plays", 1)
+    payouts, _ = store.read("artists.payouts", 1)
+    episodes, _ = store.read("podcasts.episodes", 1)
 
     assert profiles["user_id"].is_unique and len(profiles) == 1_000
     assert len(plays) > 9_000, "nearly all plays belong to mastered listeners"
@@ -40,8 +33,9 @@ def test_outputs_are_consistent_across_domains(published_mesh: PortStore):
     assert payouts["seconds_played"].sum() == plays["seconds_played"].sum()
 
 
-def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh: PortStore):
-    payouts, _ = published_mesh.read("artists.payouts", 1)
+def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh):
+    store = published_mesh.store
+    payouts, _ = store.read("artists.payouts", 1)
     assert len(payouts) == PANDAS_PAYOUTS["rows"]
     assert payouts["plays"].sum() == PANDAS_PAYOUTS["plays"]
     assert payouts["seconds_played"].sum() == PANDAS_PAYOUTS["seconds_played"]
@@ -50,16 +44,18 @@ def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh: Po
     assert {str(k): v for k, v in by_artist.items()} == pytest.approx(PANDAS_PAYOUTS["amount_usd_by_artist"], rel=1e-9)
 
 
-def test_dbt_builds_into_the_environments_own_database(published_mesh: PortStore):
-    database = published_mesh.root / "dbt" / "artists.duckdb"
+def test_dbt_builds_into_the_environments_own_database(published_mesh):
+    store = published_mesh.store
+    database = store.root / "dbt" / "artists.duckdb"
     with duckdb.connect(str(database), read_only=True) as sql:
         tables = {row[0] for row in sql.execute("select table_name from information_schema.tables").fetchall()}
     assert {"stg_plays", "int_royalties", "payouts", "roster"} <= tables
 
 
-def test_each_consumer_records_the_snapshots_it_read(published_mesh: PortStore, instance):
-    profiles = published_mesh.current("users.profiles", 1)
-    plays = published_mesh.current("podcasts.plays", 1)
+def test_each_consumer_records_the_snapshots_it_read(published_mesh):
+    instance, store = published_mesh.instance, published_mesh.store
+    profiles = store.current("users.profiles", 1)
+    plays = store.current("podcasts.plays", 1)
 
     read_by_plays = latest_materialization(instance, "podcasts/plays").metadata["mesh/inputs"].value
     assert read_by_plays == {
@@ -78,8 +74,9 @@ def test_each_consumer_records_the_snapshots_it_read(published_mesh: PortStore, 
     assert latest_materialization(instance, "users/profiles").metadata["mesh/inputs"].value == {}
 
 
-def test_sql_users_query_the_mesh_through_duckdb(published_mesh: PortStore):
-    with duckdb.connect(str(published_mesh.catalog_path), read_only=True) as sql:
+def test_sql_users_query_the_mesh_through_duckdb(published_mesh):
+    store = published_mesh.store
+    with duckdb.connect(str(store.catalog_path), read_only=True) as sql:
         joined = sql.execute(
             """
             select count(*) from "podcasts"."plays" p
@@ -87,8 +84,8 @@ def test_sql_users_query_the_mesh_through_duckdb(published_mesh: PortStore):
             """
         ).fetchone()[0]
         total = sql.execute('select sum(amount_usd) from "artists"."payouts"').fetchone()[0]
-    assert joined == published_mesh.current("podcasts.plays", 1).rows
-    assert total == pytest.approx(published_mesh.read("artists.payouts", 1)[0]["amount_usd"].sum())
+    assert joined == store.current("podcasts.plays", 1).rows
+    assert total == pytest.approx(store.read("artists.payouts", 1)[0]["amount_usd"].sum())
 
 
 def test_a_consumer_before_its_producer_fails_clearly(instance):

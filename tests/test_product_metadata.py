@@ -9,8 +9,8 @@ import pytest
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
-from conftest import LOCATIONS, location_defs, materialize
-from mesh_core import Domain, PortStore
+from conftest import location_defs, materialize
+from mesh_core import Domain
 
 PORTS = ["users/profiles", "podcasts/episodes", "podcasts/plays", "artists/roster", "artists/payouts"]
 DEFINITION_KEYS = {
@@ -24,15 +24,9 @@ MATERIALIZATION_KEYS = {
 }
 
 
-@pytest.fixture
-def published(instance, store: PortStore):
-    for domain in LOCATIONS:
-        assert materialize(location_defs(domain), instance).success
-    return store
-
-
 @pytest.mark.parametrize("key", PORTS)
-def test_each_port_answers_the_four_ws_and_h(key: str, published: PortStore, instance):
+def test_each_port_answers_the_four_ws_and_h(key: str, published_mesh):
+    published, instance = published_mesh.store, published_mesh.instance
     domain = key.split("/")[0]
     node = location_defs(domain).resolve_asset_graph().get(dg.AssetKey.from_user_string(key))
     # What, and where, on the definition.
@@ -60,7 +54,8 @@ def test_each_port_answers_the_four_ws_and_h(key: str, published: PortStore, ins
     assert evidence["snapshot_id"].value == snapshot.snapshot_id and evidence["rows"].value == snapshot.rows
 
 
-def test_with_what_names_the_exact_snapshots_read(published: PortStore, instance):
+def test_with_what_names_the_exact_snapshots_read(published_mesh):
+    published, instance = published_mesh.store, published_mesh.instance
     expected = {
         "podcasts/plays": {"users.profiles"},
         "artists/payouts": {"podcasts.plays", "users.profiles"},
