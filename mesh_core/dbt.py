@@ -36,11 +36,17 @@ from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.expectations import registered_expectations
 from mesh_core.io import STORE_KEY
-from mesh_core.metadata import code_version, how_metadata
-from mesh_core.schema_doc import schema_document
-from mesh_core.port_asset import OutputPortSpec, port_definition_metadata_for
+from mesh_core.metadata import how_metadata
+from mesh_core.port_asset import (
+    OutputPortSpec,
+    freshness_policy,
+    port_automation,
+    port_check_specs,
+    port_code_version,
+    port_definition_metadata_for,
+)
 from mesh_core.ports import InputPort
-from mesh_core.publish import CONTRACT_CHECK, EXPECTATIONS_CHECK, write_audit_publish
+from mesh_core.publish import write_audit_publish
 from mesh_core.store import PortStore
 
 SOURCE_SCHEMA = "mesh_inputs"
@@ -119,14 +125,7 @@ def dbt_ports(
         spec = _port_spec(domain, project, name, port, node, manifest, sources, source_nodes, declared_in)
         port_specs[dg.AssetKey([domain.name, name])] = spec
     specs = [_with_mesh_attributes(spec, port_specs.get(spec.key), domain) for spec in specs]
-    mesh_checks = [
-        dg.AssetCheckSpec(check, asset=key, blocking=True, description=description)
-        for key in port_specs
-        for check, description in (
-            (CONTRACT_CHECK, "Model result satisfies the pandera contract before publish"),
-            (EXPECTATIONS_CHECK, "Model result satisfies every registered consumer's expectations before publish"),
-        )
-    ]
+    mesh_checks = [check for key, port in port_specs.items() for check in port_check_specs(port, key)]
     relations = {dg.AssetKey([domain.name, node["name"]]): _relation(node) for node in nodes.values()}
     tables_by_id = {unique_id: table for table, unique_id in source_nodes.items() if table in sources}
     tables_read = {
@@ -270,22 +269,16 @@ class _Translator(DagsterDbtTranslator):
 
 
 def _with_mesh_attributes(spec: dg.AssetSpec, port: OutputPortSpec | None, domain: Domain) -> dg.AssetSpec:
-    automation = (
-        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-        if spec.deps
-        else None
-    )
+    automation = port_automation(bool(spec.deps))
     if port is None:
         return spec.replace_attributes(automation_condition=automation).merge_attributes(
             tags={"mesh/kind": "internal"}
         )
-    freshness = port.contract.freshness
-    contract_part = json.dumps(schema_document(port.contract.schema), sort_keys=True)
     return spec.replace_attributes(
         automation_condition=automation,
-        code_version=code_version(spec.code_version or "", contract_part, port.contract.version),
+        code_version=port_code_version(spec.code_version or "", port.contract),
         description=port.description or spec.description,
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None,
+        freshness_policy=freshness_policy(port.contract),
     ).merge_attributes(metadata=port_definition_metadata_for(port), tags={"mesh/kind": "output_port"})
 
 

@@ -16,7 +16,7 @@ from mesh_core.contracts import Access, Contract
 from mesh_core.errors import DefinitionError
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.metadata import code_version, domain_links, function_source
-from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata
+from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata, port_automation
 from mesh_core.ports import IDENTIFIER, InputPort, PreviousMajor
 from mesh_core.settings import MeshSettings
 
@@ -141,7 +141,7 @@ class Domain:
                 group=self.name,
                 owner=self.owner,
                 ins=ins,
-                automation=self._automation(ins),
+                automation=port_automation(bool(ins)),
             )
             self._assets[port_name] = asset
             self._ports[port_name] = spec
@@ -176,7 +176,7 @@ class Domain:
                 metadata={"mesh/input_ports": input_ports_metadata(inputs or {})},
                 kinds={"pandas", "parquet"},
                 io_manager_key=IO_MANAGER_KEY,
-                automation_condition=self._automation(ins),
+                automation_condition=port_automation(bool(ins)),
                 code_version=code_version(function_source(function)),
             )(function)
             self._assets[asset_name] = asset
@@ -285,12 +285,6 @@ class Domain:
         metadata = {PORT_ID: port.port_id, PORT_MAJOR: port.contract.major} if port else {}
         return dg.AssetIn(key=key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
 
-    @staticmethod
-    def _automation(ins: Mapping[str, dg.AssetIn]) -> dg.AutomationCondition | None:
-        """Eager on inputs, gated on their blocking checks; roots are launched by people or schedules."""
-        if not ins:
-            return None
-        return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def _distinct(assets: Any) -> list[dg.AssetsDefinition]:

@@ -79,24 +79,6 @@ def build_port_asset(
             extra_metadata=how_metadata(context.run.run_id, spec.file),
         )
 
-    checks = [
-        dg.AssetCheckSpec(
-            major.check_name,
-            asset=key,
-            blocking=True,
-            description=f"Frame satisfies contract v{major.contract.version} before publish",
-        )
-        for major in served
-    ]
-    checks.append(
-        dg.AssetCheckSpec(
-            EXPECTATIONS_CHECK,
-            asset=key,
-            blocking=True,
-            description="Frame satisfies every registered consumer's expectations before publish",
-        )
-    )
-    freshness = spec.contract.freshness
     return dg.asset(
         key=key,
         ins=dict(ins),
@@ -106,13 +88,51 @@ def build_port_asset(
         metadata=port_definition_metadata_for(spec),
         tags={**spec.tags, "mesh/kind": "output_port"},
         kinds={"pandas", "parquet"},
-        check_specs=checks,
-        code_version=code_version(function_source(fn), json.dumps(schema_document(spec.contract.schema), sort_keys=True),
-                                  spec.contract.version),
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness) if freshness else None,
+        check_specs=port_check_specs(spec, key),
+        code_version=port_code_version(function_source(fn), spec.contract),
+        freshness_policy=freshness_policy(spec.contract),
         automation_condition=automation,
         required_resource_keys={STORE_KEY},
     )(compute)
+
+
+def port_automation(has_inputs: bool) -> dg.AutomationCondition | None:
+    """Eager on inputs, gated on their blocking checks; roots are launched by people or schedules."""
+    if not has_inputs:
+        return None
+    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def port_check_specs(spec: OutputPortSpec, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The blocking checks of a port: one contract check per served major, and consumer expectations."""
+    checks = [
+        dg.AssetCheckSpec(
+            major.check_name,
+            asset=key,
+            blocking=True,
+            description=f"Result satisfies contract v{major.contract.version} before publish",
+        )
+        for major in spec.served
+    ]
+    checks.append(
+        dg.AssetCheckSpec(
+            EXPECTATIONS_CHECK,
+            asset=key,
+            blocking=True,
+            description="Result satisfies every registered consumer's expectations before publish",
+        )
+    )
+    return checks
+
+
+def port_code_version(code: str, contract: Contract) -> str:
+    """A port's code version: its code (source, or a dbt model's checksum) and its contract."""
+    return code_version(code, json.dumps(schema_document(contract.schema), sort_keys=True), contract.version)
+
+
+def freshness_policy(contract: Contract) -> dg.FreshnessPolicy | None:
+    """The contract's freshness SLA as a Dagster freshness policy."""
+    return dg.FreshnessPolicy.time_window(fail_window=contract.freshness) if contract.freshness else None
 
 
 def input_ports_metadata(inputs: Mapping[str, Any]) -> dg.JsonMetadataValue:
