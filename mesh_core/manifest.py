@@ -118,6 +118,23 @@ def load_definitions(module: str, attribute: str | None = None) -> dg.Definition
     return found[0]
 
 
+def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
+    """In a location's own process (cwd = its working directory): its Definitions, or None.
+
+    A failure to import user code is reported on stderr in one line, naming the file and
+    line, for the ``mesh`` command to show; the caller then exits 2.
+    """
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        defs = load_definitions(module, attribute)
+        defs.resolve_asset_graph()  # definition errors surface here; Dagster caches the graph
+        return defs
+    except Exception as error:  # noqa: BLE001 - any failure to import user code is reported, not raised
+        last = traceback.extract_tb(error.__traceback__)[-1]
+        print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the manifest of one location to ``--out``; exit 2 with a message if it cannot load."""
     parser = argparse.ArgumentParser(prog="python -m mesh_core.manifest", description=main.__doc__)
@@ -126,14 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attribute")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        manifest = build_manifest(load_definitions(args.module, args.attribute), args.location)
-    except Exception as error:  # noqa: BLE001 - any failure to import user code is reported, not raised
-        last = traceback.extract_tb(error.__traceback__)[-1]
-        print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
+    defs = load_location(args.module, args.attribute)
+    if defs is None:
         return 2
-    args.out.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    args.out.write_text(json.dumps(build_manifest(defs, args.location), indent=1, sort_keys=True))
     return 0
 
 

@@ -14,14 +14,13 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from mesh_core.manifest import load_definitions
+from mesh_core.manifest import load_location
 
 
 def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
@@ -91,12 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", default=[], help="run tag KEY=VALUE")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        defs = load_definitions(args.module, args.attribute)
-    except Exception as error:  # noqa: BLE001 - any failure to import user code is reported, not raised
-        last = traceback.extract_tb(error.__traceback__)[-1]
-        print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
+    defs = load_location(args.module, args.attribute)
+    if defs is None:
         return 2
     keys = [dg.AssetKey.from_user_string(key) for key in args.select.split(",")]
     tags = dict(tag.split("=", 1) for tag in args.tag)
