@@ -11,8 +11,6 @@ import gc
 import hashlib
 import json
 import os
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,7 +21,7 @@ import mesh_core
 from mesh_core.errors import WorkspaceError
 from mesh_core.expectations import manifests_dir
 from mesh_core.manifest import MANIFEST_VERSION
-from mesh_core.mesh.workspace import Location
+from mesh_core.mesh.workspace import Location, run_in_location
 
 _SOURCE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".toml", ".json", ".csv", ".cfg"}
 _SKIPPED_DIRS = {"__pycache__", ".venv", "venv", "target", "logs", ".mesh", ".git", "dbt_packages", "build", "dist"}
@@ -72,24 +70,7 @@ def paused_gc() -> Iterator[None]:
 
 def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
     """The manifest, or an error message."""
-    with tempfile.TemporaryDirectory(prefix="mesh-manifest-") as folder:
-        out = Path(folder) / "manifest.json"
-        command = [location.executable, "-m", "mesh_core.manifest", "--location", location.name,
-                   "--module", location.module, "--out", str(out)]
-        if location.attribute:
-            command += ["--attribute", location.attribute]
-        try:
-            done = subprocess.run(
-                command, cwd=location.working_directory, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S
-            )
-        except FileNotFoundError:
-            return f"executable_path {location.executable} does not exist"
-        except subprocess.TimeoutExpired:
-            return f"did not load within {LOAD_TIMEOUT_S}s"
-        if done.returncode != 0 or not out.exists():
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            return lines[-1] if lines else f"exited with code {done.returncode}"
-        return json.loads(out.read_text())
+    return run_in_location(location, "mesh_core.manifest", ["--location", location.name], timeout_s=LOAD_TIMEOUT_S)
 
 
 def _cache_key(location: Location, core_key: str) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh.graph import MeshGraph
-from mesh_core.mesh.workspace import Location
+from mesh_core.mesh.workspace import Location, run_in_location
 
 RUN_TIMEOUT_S = 3600
 
@@ -118,29 +114,14 @@ def _run_location(
     location: Location, group: list[PortRun], graph: MeshGraph, mesh_run: str, environment: dict[str, str]
 ) -> list[PortRun]:
     keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
-    with tempfile.TemporaryDirectory(prefix="mesh-run-") as folder:
-        out = Path(folder) / "outcome.json"
-        command = [
-            location.executable, "-m", "mesh_core.runner", "--module", location.module, "--select", keys,
-            "--tag", f"mesh/run={mesh_run}", "--out", str(out),
-        ]
-        if location.attribute:
-            command += ["--attribute", location.attribute]
-        try:
-            done = subprocess.run(
-                command, cwd=location.working_directory, env=environment,
-                capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-            )
-            problem = None if out.exists() else _last_line(done.stderr) or f"exited with code {done.returncode}"
-        except subprocess.TimeoutExpired:
-            problem = f"location {location.name} did not finish within {RUN_TIMEOUT_S}s"
-        except FileNotFoundError:
-            problem = f"executable_path {location.executable} does not exist"
-        if problem:
-            for run in group:
-                run.status, run.error = "failed", problem
-            return group
-        outcome = json.loads(out.read_text())
+    outcome = run_in_location(
+        location, "mesh_core.runner", ["--select", keys, "--tag", f"mesh/run={mesh_run}"],
+        timeout_s=RUN_TIMEOUT_S, env=environment,
+    )
+    if isinstance(outcome, str):
+        for run in group:
+            run.status, run.error = "failed", outcome
+        return group
     for run in group:
         result = outcome["ports"]["/".join(graph.ports[run.port_id]["asset_key"])]
         run.status = result["status"]
@@ -151,7 +132,3 @@ def _run_location(
         run.error = result.get("error")
     return group
 
-
-def _last_line(text: str) -> str | None:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None

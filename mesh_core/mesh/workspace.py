@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,6 +26,33 @@ class Location:
     working_directory: Path
     executable: str
     attribute: str | None = None
+
+
+def run_in_location(
+    location: Location, tool: str, args: list[str], *, timeout_s: float, env: dict[str, str] | None = None
+) -> dict[str, Any] | str:
+    """Run ``python -m <tool>`` in the location's interpreter and working directory.
+
+    The tool writes its JSON result to ``--out``. Returns that result, or a one-line
+    error: the tool's last stderr line, a timeout, or a missing interpreter.
+    """
+    with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
+        out = Path(folder) / "result.json"
+        command = [location.executable, "-m", tool, "--module", location.module, *args, "--out", str(out)]
+        if location.attribute:
+            command += ["--attribute", location.attribute]
+        try:
+            done = subprocess.run(
+                command, cwd=location.working_directory, env=env, capture_output=True, text=True, timeout=timeout_s
+            )
+        except FileNotFoundError:
+            return f"executable_path {location.executable} does not exist"
+        except subprocess.TimeoutExpired:
+            return f"location {location.name} did not finish within {timeout_s}s"
+        if done.returncode != 0 or not out.exists():
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            return lines[-1] if lines else f"exited with code {done.returncode}"
+        return json.loads(out.read_text())
 
 
 def load_workspace(path: str | Path) -> list[Location]:
