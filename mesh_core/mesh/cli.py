@@ -18,7 +18,7 @@ from mesh_core.mesh import render
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import load_manifests, paused_gc
 from mesh_core.mesh.validate import validate
-from mesh_core.mesh.workspace import load_workspace
+from mesh_core.mesh.workspace import Location, load_workspace
 from mesh_core.settings import MeshSettings
 
 FORMATS = click.Choice(["text", "json"])
@@ -29,6 +29,7 @@ class Mesh:
     """What every command works on: the workspace, its manifests and their graph."""
 
     workspace: Path
+    locations: list[Location]
     manifests: list[dict]
     graph: MeshGraph
 
@@ -39,7 +40,21 @@ def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
     manifests = load_manifests(locations, MeshSettings.from_env().home, refresh=refresh)
     with paused_gc():
         graph = MeshGraph.from_manifests(manifests)
-    return Mesh(workspace, manifests, graph)
+    return Mesh(workspace, locations, manifests, graph)
+
+
+def _instance_statuses(mesh: Mesh, now) -> list | None:
+    """Every product's status from the Dagster instance at DAGSTER_HOME, or None when it is not set."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    from mesh_core.mesh.status import product_statuses
+
+    with dg.DagsterInstance.get() as instance:
+        return product_statuses(mesh.graph, instance, now)
 
 
 def workspace_option(function):
@@ -215,7 +230,7 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
         runs = run_mesh(
-            mesh.graph, load_workspace(workspace), targets, env=env, on_stage=progress.stage, on_port=progress.port
+            mesh.graph, mesh.locations, targets, env=env, on_stage=progress.stage, on_port=progress.port
         )
     finally:
         progress.close()
@@ -233,19 +248,13 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
               help="Judge freshness as of this time (UTC unless it says otherwise).")
 def status(workspace: Path, fmt: str, now_) -> None:
     """Each product's last publish, checks, freshness and staleness. Exits 1 on an SLA breach or a failing check."""
-    import os
     from datetime import datetime, timezone
 
-    import dagster as dg
-
-    from mesh_core.mesh.status import product_statuses
-
-    if not os.environ.get("DAGSTER_HOME"):
-        raise click.UsageError("set DAGSTER_HOME to the Dagster instance the mesh runs against")
     mesh = load_mesh(workspace)
     now = (now_ if now_ and now_.tzinfo else (now_ or datetime.now(timezone.utc)).replace(tzinfo=timezone.utc))
-    with dg.DagsterInstance.get() as instance:
-        statuses = product_statuses(mesh.graph, instance, now)
+    statuses = _instance_statuses(mesh, now)
+    if statuses is None:
+        raise click.UsageError("set DAGSTER_HOME to the Dagster instance the mesh runs against")
     if fmt == "json":
         click.echo(render.as_json({"now": now.isoformat(), "products": [s.to_dict() for s in statuses]}))
     else:
@@ -264,21 +273,13 @@ def status(workspace: Path, fmt: str, now_) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
 def catalog(workspace: Path, out: Path) -> None:
     """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port."""
-    import os
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
 
     mesh = load_mesh(workspace)
-    statuses = None
-    if os.environ.get("DAGSTER_HOME"):
-        import dagster as dg
-
-        from mesh_core.mesh.status import product_statuses
-
-        with dg.DagsterInstance.get() as instance:
-            found = product_statuses(mesh.graph, instance, datetime.now(timezone.utc))
-        statuses = {s.port_id: s.to_dict() for s in found}
+    found = _instance_statuses(mesh, datetime.now(timezone.utc))
+    statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
     built = build_site(mesh.graph, mesh.manifests, out, statuses)
     source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
     click.echo(f"wrote {len(built['products'])} products in {len(built['domains'])} domains to {out} {source}")
