@@ -12,7 +12,10 @@ Requires the ``dbt`` extra (``dagster-dbt``, ``dbt-core<1.12``, ``dbt-duckdb``).
 - The dbt model contract (``contract: enforced: true`` with ``data_type``s) must agree
   with the pandera contract; a mismatch is a ``MeshError`` when definitions load.
 - dbt tests become Dagster asset checks, as ``dagster-dbt`` makes them.
-- The database lives under ``MESH_HOME/MESH_ENV/dbt/``, so environments stay isolated.
+- The database lives under ``MESH_HOME/MESH_ENV/dbt/<domain>/``, so environments stay
+  isolated. Its file is named as the database in the prepared manifest (the profile used
+  for ``dbt parse``), so relation names agree at parse and run time and dbt's column
+  lineage resolves.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def dbt_ports(
     specs = [_with_mesh_attributes(spec, port_specs.get(spec.key), domain) for spec in specs]
     mesh_checks = [check for key, port in port_specs.items() for check in port_check_specs(port, key)]
     relations = {dg.AssetKey([domain.name, node["name"]]): _relation(node) for node in nodes.values()}
+    database_name = _database_name(manifest, project, domain)
     tables_by_id = {unique_id: table for table, unique_id in source_nodes.items() if table in sources}
     tables_read = {
         dg.AssetKey([domain.name, node["name"]]): {
@@ -146,7 +150,7 @@ def dbt_ports(
     )
     def dbt_models(context):  # Dagster rejects a string-annotated context
         store = getattr(context.resources, STORE_KEY).store()
-        database = store.root / "dbt" / f"{domain.name}.duckdb"
+        database = store.root / "dbt" / domain.name / f"{database_name}.duckdb"
         # Pin only what the selected models read: other inputs may not be published yet.
         needed = set().union(*(tables_read.get(key, set()) for key in context.selected_asset_keys))
         inputs_read = _pin_sources(store, database, {table: sources[table] for table in sorted(needed)}, domain.name)
@@ -179,20 +183,26 @@ def _build_and_publish(
     inputs_read: dict[str, dict[str, Any]],
 ) -> Iterator[Any]:
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-    built, failed_tests = [], set()
-    for event in invocation.stream():
+    built, failed_tests = {}, set()
+    for event in invocation.stream().fetch_column_metadata():
         if isinstance(event, dg.Output):
             key = context.asset_key_for_output(event.output_name)
         else:
             key = getattr(event, "asset_key", None)
         if key in port_specs and isinstance(event, (dg.Output, dg.AssetMaterialization, dg.MaterializeResult)):
-            built.append(key)  # held back: published below, after the audit
+            built[key] = event.metadata or {}  # held back: published below, after the audit
             continue
         if isinstance(event, dg.AssetCheckResult) and not event.passed and event.asset_key in port_specs:
             failed_tests.add(event.asset_key)
         yield event
-    for key in built:
+    if invocation.adapter is not None:
+        # Column metadata was read in this process through dbt-duckdb, which keeps the file
+        # open read-only in a process-wide environment; DuckDB would refuse our connections.
+        invocation.adapter.cleanup_connections()
+        invocation.adapter.connections.close_all_connections()
+    for key, dbt_metadata in built.items():
         spec = port_specs[key]
+        lineage = {name: value for name, value in dbt_metadata.items() if name == "dagster/column_lineage"}
         frame = _read_relation(database, relations[key])
         expectations = registered_expectations(store.home, spec.port_id)
         reads = {port.port_id for port in spec.inputs.values()}
@@ -200,7 +210,7 @@ def _build_and_publish(
         yield from write_audit_publish(
             store, spec.port_id, spec.served, frame, read_here, expectations, file=spec.file, asset_key=key,
             blocked_by="its dbt tests failed" if key in failed_tests else None,
-            extra_metadata=how_metadata(context.run.run_id, spec.file),
+            extra_metadata={**how_metadata(context.run.run_id, spec.file), **lineage},
         )
     if not invocation.is_successful():
         raise dg.Failure(description=f"dbt build failed: {invocation.get_error() or 'see the dbt logs'}",
@@ -365,6 +375,18 @@ def _load_manifest(project: DbtProject, domain: Domain) -> dict[str, Any]:
             domain=domain.name, file=project.manifest_path,
         )
     return json.loads(project.manifest_path.read_text())
+
+
+def _database_name(manifest: dict[str, Any], project: DbtProject, domain: Domain) -> str:
+    """The one database the manifest's models live in; the run-time DuckDB file takes its name."""
+    databases = {node["database"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+    if len(databases) != 1:
+        raise DefinitionError(
+            f"dbt models in {project.project_dir} span databases {sorted(databases)}; "
+            f"a mesh dbt domain builds into one DuckDB database",
+            domain=domain.name, file=project.manifest_path,
+        )
+    return databases.pop()
 
 
 def _nodes_by_name(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:

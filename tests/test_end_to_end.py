@@ -46,7 +46,7 @@ def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh):
 
 def test_dbt_builds_into_the_environments_own_database(published_mesh):
     store = published_mesh.store
-    database = store.root / "dbt" / "artists.duckdb"
+    database = store.root / "dbt" / "artists" / "artists.duckdb"
     with duckdb.connect(str(database), read_only=True) as sql:
         tables = {row[0] for row in sql.execute("select table_name from information_schema.tables").fetchall()}
     assert {"stg_plays", "int_royalties", "payouts", "roster"} <= tables

@@ -70,6 +70,25 @@ def test_with_what_names_the_exact_snapshots_read(published_mesh):
         }
 
 
+def test_dbt_ports_carry_column_lineage_back_through_models_and_inputs(published_mesh):
+    instance = published_mesh.instance
+
+    def lineage(key: str) -> dict[str, set[tuple[str, str]]]:
+        metadata = instance.get_latest_materialization_event(
+            dg.AssetKey.from_user_string(key)
+        ).asset_materialization.metadata
+        return {
+            column: {(dep.asset_key.to_user_string(), dep.column_name) for dep in deps}
+            for column, deps in metadata["dagster/column_lineage"].value.deps_by_column.items()
+        }
+
+    payouts = lineage("artists/payouts")
+    assert payouts["artist_id"] == {("artists/int_royalties", "artist_id")}
+    assert payouts["amount_usd"] == {("artists/int_royalties", "amount_usd")}
+    assert payouts["seconds_played"] == {("artists/int_royalties", "seconds_played")}
+    assert lineage("artists/roster")["name"] == {("artists/onboarding", "name")}
+
+
 def test_restricted_port_has_pii_freshness_and_connection_snippet():
     node = location_defs("users").resolve_asset_graph().get(dg.AssetKey(["users", "profiles"]))
     assert node.metadata["mesh/pii_columns"] == ["email"]
