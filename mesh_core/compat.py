@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mesh_core.contracts import semver_major
+from mesh_core.semver import semver_major
 
 _LOWER_BOUNDS = {"greater_than_or_equal_to", "greater_than"}
 _UPPER_BOUNDS = {"less_than_or_equal_to", "less_than"}

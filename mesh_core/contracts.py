@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -10,18 +9,12 @@ from typing import Any, Literal
 import pandas as pd
 import pandera.pandas as pa
 
-from mesh_core.audit import AuditReport, audit
+from mesh_core.auditing import AuditReport, audit
 from mesh_core.errors import DefinitionError
+from mesh_core.semver import semver_major
 
 Access = Literal["public", "restricted", "private"]
 ACCESS_LEVELS: tuple[str, ...] = ("public", "restricted", "private")
-
-# The semver.org grammar for MAJOR.MINOR.PATCH with optional pre-release and build.
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
 
 
 def as_schema(contract: Any, *, domain: str | None = None, port: str | None = None) -> pa.DataFrameSchema:
@@ -40,23 +33,6 @@ def as_schema(contract: Any, *, domain: str | None = None, port: str | None = No
         domain=domain,
         port=port,
     )
-
-
-def semver_major(version: str, *, domain: str | None = None, port: str | None = None) -> int:
-    """The major number of a semantic version string.
-
-    Example:
-        >>> semver_major("2.1.0")
-        2
-    """
-    match = _SEMVER.match(version) if isinstance(version, str) else None
-    if not match:
-        raise DefinitionError(
-            f"version {version!r} is not a semantic version such as '1.0.0'",
-            domain=domain,
-            port=port,
-        )
-    return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -132,6 +108,9 @@ class Contract:
             return True
         return self.access == "restricted" and consumer_domain in self.consumers
 
-    def validate(self, frame: pd.DataFrame) -> AuditReport:
-        """Validate ``frame`` lazily, collecting every failure; never raises on bad data."""
-        return audit(self.schema, frame)
+    def validate(self, frame: pd.DataFrame, *, inplace: bool = False) -> AuditReport:
+        """Validate ``frame`` lazily, collecting every failure; never raises on bad data.
+
+        ``inplace`` is passed to ``audit``: no copy, for a frame nobody else holds.
+        """
+        return audit(self.schema, frame, inplace=inplace)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandera.pandas as pa
 
+from mesh_core.manifest_format import manifests_dir
 from mesh_core.schema_doc import schema_from_document
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,6 @@ class Expectation:
     consumer: str
     major: int
     schema: pa.DataFrameSchema
-
-
-def manifests_dir(home: Path) -> Path:
-    """Where the ``mesh`` command caches location manifests."""
-    return home / "manifests"
 
 
 def registered_expectations(home: Path, port_id: str) -> list[Expectation]:

@@ -10,7 +10,7 @@ import pandera.pandas as pa
 
 from conftest import materialize
 from mesh_core import Domain, InputPort, PortStore
-from mesh_core.expectations import manifests_dir
+from mesh_core.manifest_format import manifests_dir
 from mesh_core.manifest import build_manifest
 
 # The producer promises little: artist_id may be null.

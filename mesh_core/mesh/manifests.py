@@ -19,8 +19,7 @@ from typing import Any
 
 import mesh_core
 from mesh_core.errors import WorkspaceError
-from mesh_core.expectations import manifests_dir
-from mesh_core.manifest import MANIFEST_VERSION
+from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir
 from mesh_core.mesh.workspace import Location, run_in_location
 
 _SOURCE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".toml", ".json", ".csv", ".cfg"}

@@ -58,8 +58,13 @@ class AuditReport:
         return metadata
 
 
-def audit(schema: pa.DataFrameSchema, frame: pd.DataFrame, sample_size: int = SAMPLE_SIZE) -> AuditReport:
+def audit(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame, sample_size: int = SAMPLE_SIZE, *, inplace: bool = False
+) -> AuditReport:
     """Validate ``frame`` with ``lazy=True`` and summarise every failure.
+
+    ``inplace=True`` spares pandera's copy of the frame; a coercing schema then
+    coerces ``frame`` itself, so pass it only for a frame nobody else holds.
 
     Example:
         >>> import pandera.pandas as pa
@@ -68,7 +73,7 @@ def audit(schema: pa.DataFrameSchema, frame: pd.DataFrame, sample_size: int = SA
         {'n: greater_than_or_equal_to(0)': 1}
     """
     try:
-        validated = schema.validate(frame, lazy=True)
+        validated = schema.validate(frame, lazy=True, inplace=inplace)
     except pa.errors.SchemaErrors as errors:
         return _failed_report(frame, errors.failure_cases, sample_size)
     return AuditReport(frame=validated, passed=True)
