@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,11 +64,40 @@ class MeshGraph:
     def plan(self, selection: set[str] | None = None) -> list[list[str]]:
         """Stages of ports; each stage runs after every stage it depends on.
 
+        Ports start in the earliest stage their inputs allow. A port with slack (no
+        consumer needs it sooner) then moves to the latest later stage in which its
+        own location runs anyway, so locations start fewer times; the number of stages
+        never grows.
+
         Raises:
             networkx.NetworkXUnfeasible: if the ports form a cycle.
         """
         graph = self.graph if selection is None else self.graph.subgraph(selection)
-        return [sorted(stage) for stage in nx.topological_generations(graph)]
+        generations = list(nx.topological_generations(graph))
+        stage = {port: number for number, generation in enumerate(generations) for port in generation}
+        count: Counter[tuple[str, int]] = Counter()  # ports per (location, stage)
+        busy: dict[str, list[int]] = defaultdict(list)  # location -> its stages, sorted
+        for port in (port for generation in generations for port in generation):
+            location = self.ports[port]["location"]
+            count[location, stage[port]] += 1
+            if count[location, stage[port]] == 1:
+                busy[location].append(stage[port])
+        last = len(generations) - 1
+        for port in reversed([port for generation in generations for port in generation]):
+            location, current = self.ports[port]["location"], stage[port]
+            latest = min((stage[consumer] - 1 for consumer in graph.successors(port)), default=last)
+            stages = busy[location]
+            target = stages[bisect.bisect_right(stages, latest) - 1]  # the latest not after ``latest``
+            if target > current:
+                count[location, current] -= 1
+                if not count[location, current]:
+                    stages.pop(bisect.bisect_left(stages, current))
+                count[location, target] += 1
+                stage[port] = target
+        planned: list[list[str]] = [[] for _ in generations]
+        for port, number in stage.items():
+            planned[number].append(port)
+        return [sorted(ports) for ports in planned if ports]
 
     def downstream(self, port_ids: set[str]) -> set[str]:
         """``port_ids`` and every port downstream of them."""
