@@ -105,7 +105,7 @@ def dbt_ports(
         ...           ports={"payouts": DbtPort(Payouts, "1.0.0")},
         ...           sources={"podcasts__plays": InputPort("podcasts.plays", version="1")})
     """
-    declared_in = inspect.stack()[1].filename  # where ports and sources are declared, for error messages
+    declared_in = inspect.currentframe().f_back.f_code.co_filename  # where ports and sources are declared
     manifest = _load_manifest(project, domain)
     nodes = _nodes_by_name(manifest)
     source_nodes = {
@@ -182,7 +182,9 @@ def _build_and_publish(
     relations: dict[dg.AssetKey, str],
     inputs_read: dict[str, dict[str, Any]],
 ) -> Iterator[Any]:
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    # One target folder per environment keeps dbt's partial parse across runs: the run-time
+    # profile differs from the one the project was prepared with, so the project's own is stale.
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=database.parent / "target")
     built, failed_tests = {}, set()
     for event in invocation.stream().fetch_column_metadata():
         if isinstance(event, dg.Output):

@@ -60,7 +60,8 @@ class Domain:
             )
         self.name = name
         self.owner = owner
-        self.source_dir = Path(inspect.stack()[1].filename).parent
+        # The declaring module's folder; inspect.stack() would read the source of every frame.
+        self.source_dir = Path(inspect.currentframe().f_back.f_code.co_filename).parent
         self.description = description
         self.automation_interval_seconds = automation_interval_seconds
         self._assets: dict[str, dg.AssetsDefinition] = {}
