@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from mesh_core.audit import AuditReport, audit
+from mesh_core.auditing import AuditReport, audit
 from mesh_core.contracts import Contract
 from mesh_core.errors import ContractViolation, MeshError
 from mesh_core.expectations import Expectation
@@ -63,9 +63,13 @@ def write_audit_publish(
             **where,
         )
     frames = {major.contract.major: _adapt(major, frame, where) for major in served}
-    reports = {major.check_name: major.contract.validate(frames[major.contract.major]) for major in served}
+    # Each frame is the port's own result (or an adapter's copy): audit it in place, without
+    # pandera's copy of every row, so publishing holds no second copy of the data.
+    reports = {
+        major.check_name: major.contract.validate(frames[major.contract.major], inplace=True) for major in served
+    }
     relied_on = [e for e in expectations if e.major in frames]
-    consumer_reports = {e.consumer: audit(e.schema, frames[e.major]) for e in relied_on}
+    consumer_reports = {e.consumer: audit(e.schema, frames[e.major], inplace=True) for e in relied_on}
     broken = [name for name, report in reports.items() if not report.passed]
     broken_consumers = sorted(name for name, report in consumer_reports.items() if not report.passed)
 

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -101,9 +102,8 @@ class PortStore:
         snapshots.mkdir(parents=True, exist_ok=True)
         now = datetime.now(timezone.utc)
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        temporary = _write_parquet_durably(table, snapshots)
+        temporary, content_hash = _write_parquet_durably(table, snapshots)
         try:
-            content_hash = _file_sha256(temporary)
             snapshot_id = f"{now:%Y%m%dT%H%M%S%fZ}-{content_hash[:12]}"
             final = snapshots / f"{snapshot_id}.parquet"
             os.replace(temporary, final)
@@ -187,7 +187,7 @@ class PortStore:
         """Store an internal (unpublished) asset of ``domain``, replacing it atomically."""
         path = self.internal_path(domain, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _write_parquet_durably(pa.Table.from_pandas(frame, preserve_index=False), path.parent)
+        temporary, _ = _write_parquet_durably(pa.Table.from_pandas(frame, preserve_index=False), path.parent)
         os.replace(temporary, path)
         _fsync_dir(path.parent)
         return path
@@ -216,19 +216,43 @@ class PortStore:
                 old.unlink(missing_ok=True)
 
 
-def _write_parquet_durably(table: pa.Table, directory: Path) -> Path:
-    """Write to a hidden temporary file in ``directory`` and fsync it; readers never list it."""
+def _write_parquet_durably(table: pa.Table, directory: Path) -> tuple[Path, str]:
+    """Write to a hidden temporary file in ``directory`` and fsync it; readers never list it.
+
+    Returns the file and the sha256 of its bytes, hashed as they are written.
+    """
     handle, name = tempfile.mkstemp(prefix=".writing-", suffix=".parquet.tmp", dir=directory)
     temporary = Path(name)
     try:
-        with os.fdopen(handle, "wb") as sink:
+        with os.fdopen(handle, "wb") as raw:
+            sink = _HashingSink(raw)
             pq.write_table(table, sink)
-            sink.flush()
-            os.fsync(sink.fileno())
+            raw.flush()
+            os.fsync(raw.fileno())
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return temporary
+    return temporary, sink.digest.hexdigest()
+
+
+class _HashingSink:
+    """A binary file that hashes every byte written through it."""
+
+    closed = False
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def tell(self) -> int:
+        return self.raw.tell()
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
@@ -243,11 +267,6 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
         Path(name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
