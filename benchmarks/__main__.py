@@ -6,10 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
-from benchmarks import graph
+from benchmarks import graph, location, memory, mesh_run, publish, validation
 from benchmarks.timing import machine
 
-SUITES = {"P4": graph.run}
+SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run}
 
 
 def main() -> None:

@@ -37,6 +37,11 @@ def measure(case: str, function: Callable[[], object], repeats: int) -> Measurem
     return Measurement(case, seconds)
 
 
+def ratio(case: Measurement, baseline: Measurement) -> str:
+    """The case's median over the baseline's, as the tables print it."""
+    return f"{case.median / baseline.median:.2f}"
+
+
 def machine() -> str:
     """One line describing the machine and the versions measured."""
     import os
@@ -47,6 +52,13 @@ def machine() -> str:
 
 def table(title: str, notes: str, rows: list[tuple[str, Measurement, str]]) -> str:
     """A markdown section: one row per case with median, spread, runs and ratio."""
-    lines = [f"## {title}", "", notes, "", "| case | median (s) | spread (s) | runs | ratio |", "|---|---|---|---|---|"]
-    lines += [f"| {case} | {m.median:.4f} | {m.spread} | {len(m.seconds)} | {ratio} |" for case, m, ratio in rows]
+    header = ("case", "median (s)", "spread (s)", "runs", "ratio")
+    cells = [(case, f"{m.median:.4f}", m.spread, str(len(m.seconds)), ratio) for case, m, ratio in rows]
+    return table_rows(title, notes, header, cells)
+
+
+def table_rows(title: str, notes: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A markdown section with free-form columns."""
+    lines = [f"## {title}", "", notes, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
