@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ import pandera.pandas as pa
 
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.errors import DefinitionError
+from mesh_core.schema_doc import schema_document
 from mesh_core.semver import semver_major
 
 Access = Literal["public", "restricted", "private"]
@@ -87,6 +89,11 @@ class Contract:
             raise DefinitionError(
                 f"freshness must be a positive timedelta, got {self.freshness!r}", **where
             )
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The schema as a JSON document (``schema_document``), computed once."""
+        return schema_document(self.schema)
 
     @property
     def major(self) -> int:

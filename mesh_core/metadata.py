@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-import inspect
+import linecache
 import marshal
 import platform
 import subprocess
@@ -123,12 +123,20 @@ def code_version(*parts: str) -> str:
 
 
 def function_source(fn: Any) -> str:
-    """A function's source code, for its code version; its compiled code when the source is unavailable."""
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):
-        code = getattr(fn, "__code__", None)
-        return marshal.dumps(code).hex() if code is not None else f"{fn.__module__}.{fn.__qualname__}"
+    """A function's source code, decorators included, for its code version.
+
+    The lines come from the code object's own span, as ``inspect.getsource`` finds
+    them but without re-tokenizing the file for every port (a tenth of a location's
+    load time at 500 ports). Without a source file, the compiled code stands in.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return f"{fn.__module__}.{fn.__qualname__}"
+    lines = linecache.getlines(code.co_filename)
+    last = max((end for _, end, _, _ in code.co_positions() if end is not None), default=0)
+    if not lines or last < code.co_firstlineno:
+        return marshal.dumps(code).hex()
+    return "".join(lines[code.co_firstlineno - 1 : last])
 
 
 def how_metadata(run_id: str | None, source_file: str | None) -> dict[str, Any]:

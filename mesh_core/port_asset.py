@@ -127,7 +127,7 @@ def port_check_specs(spec: OutputPortSpec, key: dg.AssetKey) -> list[dg.AssetChe
 
 def port_code_version(code: str, contract: Contract) -> str:
     """A port's code version: its code (source, or a dbt model's checksum) and its contract."""
-    return code_version(code, json.dumps(schema_document(contract.schema), sort_keys=True), contract.version)
+    return code_version(code, json.dumps(contract.document, sort_keys=True), contract.version)
 
 
 def freshness_policy(contract: Contract) -> dg.FreshnessPolicy | None:
@@ -158,14 +158,14 @@ def input_ports_metadata(inputs: Mapping[str, Any]) -> dg.JsonMetadataValue:
 def port_definition_metadata_for(spec: OutputPortSpec) -> dict[str, Any]:
     """Everything a port's definition carries: what it is, its contract, pins and SLA."""
     metadata = port_definition_metadata(spec.port_id, spec.contract)
-    metadata["mesh/contract"] = dg.MetadataValue.json(schema_document(spec.contract.schema))
+    metadata["mesh/contract"] = dg.MetadataValue.json(spec.contract.document)
     metadata["mesh/previous_majors"] = dg.MetadataValue.json(
         [
             {
                 "major": contract.major,
                 "version": contract.version,
                 "deprecation_date": previous.deprecation_date.isoformat(),
-                "contract": schema_document(contract.schema),
+                "contract": contract.document,
             }
             for contract, previous in spec.previous
         ]

@@ -75,6 +75,16 @@ def test_select_runs_a_port_and_everything_downstream(dagster_home: Path):
     assert [run["port_id"] for run in result.json()["ports"]] == ["users.profiles", "podcasts.plays", "artists.payouts"]
 
 
+def test_locations_that_start_together_share_a_fresh_instance(dagster_home: Path):
+    # Two locations in one stage open a brand-new DAGSTER_HOME at the same time.
+    result = mesh("run", "--select", "podcasts.episodes", "--select", "artists.roster", "--format", "json", cwd=REPO,
+                  env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 0, result.stdout + result.stderr
+    assert {run["port_id"]: run["stage"] for run in result.json()["ports"]} == {"artists.roster": 1, "podcasts.episodes": 1}
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert [run.status for run in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS] * 2
+
+
 def test_env_selects_the_store_namespace(dagster_home: Path, mesh_home: Path):
     result = mesh("run", "--select", "artists.roster", "--env", "kitchen", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
     assert result.code == 0, result.stderr

@@ -74,7 +74,7 @@ def run_mesh(
     }
     mesh_run = uuid.uuid4().hex[:12]
     environment = {**os.environ, **({"MESH_ENV": env} if env else {})}
-    _prepare_instance()
+    instance_ready = False  # once a location has published, its process has created the instance's storage
     for number, stage in enumerate(stages, start=1):
         ready, skipped = [], []
         for port_id in stage:
@@ -94,15 +94,22 @@ def run_mesh(
         for run in ready:
             groups.setdefault(run.location, []).append(run)
         jobs = [(by_name[name], group, graph, mesh_run, environment) for name, group in groups.items()]
+        if len(jobs) > 1 and not instance_ready:
+            _prepare_instance()
+            instance_ready = True
         with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
             for finished in pool.map(lambda job: _run_location(*job), jobs):
                 for run in finished:
                     on_port(run)
+                    instance_ready |= run.status == "published"
     return [runs[port_id] for stage in stages for port_id in stage]
 
 
 def _prepare_instance() -> None:
-    """Create DAGSTER_HOME's storage once, before several location processes open it at the same time."""
+    """Create DAGSTER_HOME's storage before several location processes first open it at the same time.
+
+    Concurrent first opens of a fresh SQLite instance race on its schema migrations.
+    """
     if os.environ.get("DAGSTER_HOME"):
         import dagster as dg
 
