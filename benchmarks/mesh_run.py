@@ -80,7 +80,8 @@ def _same_payouts(store: PortStore, plain: Path) -> int:
 def run(quick: bool) -> str:
     scale = 1 if quick else 211
     repeats = 1 if quick else 3
-    mesh = shutil.which("mesh") or str(Path(sys.executable).parent / "mesh")
+    beside = Path(sys.executable).parent / "mesh"  # the mesh installed with this interpreter
+    mesh = str(beside) if beside.exists() else shutil.which("mesh") or "mesh"
     timings: dict[str, list[float]] = {"plain pandas script": [], "mesh run": []}
     plays = 0
     for _ in range(repeats):

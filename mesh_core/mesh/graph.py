@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,25 +74,26 @@ class MeshGraph:
         """
         graph = self.graph if selection is None else self.graph.subgraph(selection)
         generations = list(nx.topological_generations(graph))
+        order = [port for generation in generations for port in generation]
         stage = {port: number for number, generation in enumerate(generations) for port in generation}
-        count: Counter[tuple[str, int]] = Counter()  # ports per (location, stage)
-        busy: dict[str, list[int]] = defaultdict(list)  # location -> its stages, sorted
-        for port in (port for generation in generations for port in generation):
-            location = self.ports[port]["location"]
-            count[location, stage[port]] += 1
-            if count[location, stage[port]] == 1:
-                busy[location].append(stage[port])
-        last = len(generations) - 1
-        for port in reversed([port for generation in generations for port in generation]):
-            location, current = self.ports[port]["location"], stage[port]
-            latest = min((stage[consumer] - 1 for consumer in graph.successors(port)), default=last)
-            stages = busy[location]
+        location = {port: self.ports[port]["location"] for port in order}
+        ports_at: dict[str, dict[int, int]] = defaultdict(dict)  # location -> stage -> ports there
+        for port in order:
+            at = ports_at[location[port]]
+            at[stage[port]] = at.get(stage[port], 0) + 1
+        busy = {name: list(at) for name, at in ports_at.items()}  # each location's stages, ascending
+        consumers = graph.succ
+        for port in reversed(order):
+            current = stage[port]
+            latest = min((stage[consumer] for consumer in consumers[port]), default=len(generations)) - 1
+            stages, at = busy[location[port]], ports_at[location[port]]
             target = stages[bisect.bisect_right(stages, latest) - 1]  # the latest not after ``latest``
             if target > current:
-                count[location, current] -= 1
-                if not count[location, current]:
+                at[current] -= 1
+                if not at[current]:
+                    del at[current]
                     stages.pop(bisect.bisect_left(stages, current))
-                count[location, target] += 1
+                at[target] += 1
                 stage[port] = target
         planned: list[list[str]] = [[] for _ in generations]
         for port, number in stage.items():
