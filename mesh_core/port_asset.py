@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -96,8 +97,12 @@ def build_port_asset(
     )(compute)
 
 
+@functools.cache
 def port_automation(has_inputs: bool) -> dg.AutomationCondition | None:
-    """Eager on inputs, gated on their blocking checks; roots are launched by people or schedules."""
+    """Eager on inputs, gated on their blocking checks; roots are launched by people or schedules.
+
+    Conditions are immutable, so every port shares one.
+    """
     if not has_inputs:
         return None
     return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
