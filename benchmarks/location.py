@@ -57,8 +57,8 @@ SCHEMA_{i} = {contract}
 
 
 @dg.asset(key=["bench", "p{i}"], group_name="bench", owners=["team:bench"], check_specs=checks(["bench", "p{i}"]),
-          automation_condition={automation}{ins})
-def p{i}({params}):
+          automation_condition={automation}{deps})
+def p{i}():
     """Port {i}."""
     frame = SCHEMA_{i}.validate(pd.DataFrame({{"id": [1], "value": [0.5], "label": ["a"]}}), lazy=True)
     yield dg.MaterializeResult(metadata={{"dagster/row_count": len(frame)}})
@@ -101,7 +101,7 @@ def plain_location(ports: int) -> str:
         reads = i % 2 == 1
         body.append(PLAIN_PORT.format(
             i=i, contract=CONTRACT.format(i=i), automation="EAGER" if reads else "None",
-            ins=', deps=[feed]' if reads else "", params="",
+            deps=", deps=[feed]" if reads else "",
         ))
     return "".join(body) + PLAIN_FOOTER
 

@@ -37,7 +37,7 @@ def run(quick: bool) -> str:
         store_only = measure("of which PortStore.publish (parquet, fsync, sha256, pointer, DuckDB view)",
                              lambda: store.publish(PORT, frame, version="1.0.0"), repeats)
         write_only = measure("of which df.to_parquet alone", lambda: frame.to_parquet(target, index=False), repeats)
-    rows_ = [(baseline.case, baseline, "1.00 (baseline)"), (mesh.case, mesh, ratio(mesh, baseline)),
+    cases = [(baseline.case, baseline, "1.00 (baseline)"), (mesh.case, mesh, ratio(mesh, baseline)),
              (store_only.case, store_only, ratio(store_only, baseline)),
              (write_only.case, write_only, ratio(write_only, baseline))]
     notes = (
@@ -46,4 +46,4 @@ def run(quick: bool) -> str:
         "`current.json` pointer atomically, refreshes the DuckDB view and builds the materialization metadata. "
         "Ratio: median over the baseline's, same run. Aim: ≤ 1.2."
     )
-    return table(f"P2: publishing an output port, {rows:,} rows", notes, rows_)
+    return table(f"P2: publishing an output port, {rows:,} rows", notes, cases)
