@@ -287,7 +287,6 @@ class Domain:
         return dg.AssetIn(key=key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
 
 
-
 def _distinct(assets: Any) -> list[dg.AssetsDefinition]:
     """Each definition once (a multi-asset is registered under each of its names)."""
     return list({id(asset): asset for asset in assets}.values())

@@ -20,6 +20,7 @@ import dagster as dg
 from mesh_core.domain import DOMAIN_METADATA
 from mesh_core.manifest_format import MANIFEST_VERSION
 
+
 def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
     """Describe every port and internal asset of ``defs`` as JSON-safe data.
 
@@ -57,6 +58,7 @@ def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
         "asset_keys": [list(key.path) for key in local],
     }
 
+
 def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": _value(metadata["mesh/port_id"]),
@@ -72,6 +74,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "description": node.description or "",
         "file": _value(metadata.get("mesh/file")),
     }
+
 
 def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
     """Input ports read by ``key``: declared on it, on its local upstream assets, or local ports upstream."""
@@ -94,11 +97,14 @@ def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
                 seen.add(read["port_id"])
     return reads
 
+
 def _declared(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
     return list(_value(graph.get(key).metadata.get("mesh/input_ports")) or [])
 
+
 def _value(metadata_value: Any) -> Any:
     return getattr(metadata_value, "value", metadata_value)
+
 
 def load_definitions(module: str, attribute: str | None = None) -> dg.Definitions:
     """Import ``module`` and return its ``Definitions`` (``attribute``, or the only one it holds)."""
@@ -109,6 +115,7 @@ def load_definitions(module: str, attribute: str | None = None) -> dg.Definition
     if len(found) != 1:
         raise ValueError(f"module {module} holds {len(found)} Definitions objects; name one with an attribute")
     return found[0]
+
 
 def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
     """In a location's own process (cwd = its working directory): its Definitions, or None.
@@ -126,6 +133,7 @@ def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
         print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
         return None
 
+
 def main(argv: list[str] | None = None) -> int:
     """Write the manifest of one location to ``--out``; exit 2 with a message if it cannot load."""
     parser = argparse.ArgumentParser(prog="python -m mesh_core.manifest", description=main.__doc__)
@@ -139,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.write_text(json.dumps(build_manifest(defs, args.location), indent=1, sort_keys=True))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
