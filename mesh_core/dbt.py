@@ -130,7 +130,7 @@ def dbt_ports(
     specs = [_with_mesh_attributes(spec, port_specs.get(spec.key), domain) for spec in specs]
     mesh_checks = [check for key, port in port_specs.items() for check in port_check_specs(port, key)]
     relations = {dg.AssetKey([domain.name, node["name"]]): _relation(node) for node in nodes.values()}
-    database_name = _database_name(manifest, project, domain)
+    database_name = _database_name(nodes, project, domain)
     tables_by_id = {unique_id: table for table, unique_id in source_nodes.items() if table in sources}
     tables_read = {
         dg.AssetKey([domain.name, node["name"]]): {
@@ -379,9 +379,9 @@ def _load_manifest(project: DbtProject, domain: Domain) -> dict[str, Any]:
     return json.loads(project.manifest_path.read_text())
 
 
-def _database_name(manifest: dict[str, Any], project: DbtProject, domain: Domain) -> str:
+def _database_name(models: dict[str, dict[str, Any]], project: DbtProject, domain: Domain) -> str:
     """The one database the manifest's models live in; the run-time DuckDB file takes its name."""
-    databases = {node["database"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+    databases = {node["database"] for node in models.values()}
     if len(databases) != 1:
         raise DefinitionError(
             f"dbt models in {project.project_dir} span databases {sorted(databases)}; "
