@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,15 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home.mkdir()
     with dg.DagsterInstance.local_temp(str(home), overrides={"telemetry": {"enabled": False}}) as temp:
         yield temp
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Path:
+    """An empty DAGSTER_HOME with the repository's dagster.yaml, for `mesh` and Dagster subprocesses."""
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home)
+    return home
 
 
 @dataclass(frozen=True)

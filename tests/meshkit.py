@@ -36,6 +36,15 @@ def copy_mesh(target: Path) -> Path:
     return target / "workspace.yaml"
 
 
+def break_plays_contract(root: Path) -> None:
+    """Make podcasts.plays emit a negative ``seconds_played`` in a copied mesh: its contract check fails."""
+    edit(
+        root / "domains/podcasts/podcasts_domain/ports.py",
+        '    return enriched[columns].sort_values("play_id", ignore_index=True)',
+        '    enriched["seconds_played"] = -1\n    return enriched[columns].sort_values("play_id", ignore_index=True)',
+    )
+
+
 def edit(path: Path, old: str, new: str) -> None:
     """Replace ``old`` (which must be present) with ``new`` in a copied file."""
     text = path.read_text()

@@ -8,7 +8,6 @@ Unix sockets; nothing binds beyond loopback.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,14 +25,12 @@ pytestmark = pytest.mark.daemon
 
 
 @pytest.fixture
-def dagster_home(tmp_path: Path) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    # Create the storage once, as `dagster dev` does, before several processes open it.
-    with dg.DagsterInstance.from_config(str(home)):
+def dagster_home(dagster_home: Path) -> Path:
+    """conftest's DAGSTER_HOME with its storage created once, as `dagster dev` does, before
+    the daemon and its code servers open it together."""
+    with dg.DagsterInstance.from_config(str(dagster_home)):
         pass
-    return home
+    return dagster_home
 
 
 @pytest.fixture

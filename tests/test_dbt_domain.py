@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,12 +64,9 @@ def test_consistent_contracts_load():
     build(Payouts)
 
 
-def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_home: Path):
+def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_home: Path, dagster_home: Path):
     root = copy_mesh(tmp_path / "mesh").parent
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home)
-    env = {"DAGSTER_HOME": str(home)}
+    env = {"DAGSTER_HOME": str(dagster_home)}
     first = mesh("run", "--format", "json", cwd=root, env=env)
     assert first.code == 0, first.stdout + first.stderr
     store = PortStore(mesh_home, "dev")
@@ -93,7 +89,7 @@ def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_
     assert "artist_id" in payouts["error"] and "nothing published" in payouts["error"]
     assert store.current("artists.payouts", 1) == before
     assert Path(before.path).read_bytes() == before_bytes
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         [record] = instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey(["artists", "payouts"]), "contract"), limit=1
         )

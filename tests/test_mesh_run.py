@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from conftest import REPO
 from mesh_core import PortStore
-from meshkit import copy_mesh, edit, mesh
-
-
-@pytest.fixture
-def dagster_home(tmp_path: Path) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home)
-    return home
+from meshkit import break_plays_contract, copy_mesh, mesh
 
 
 def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, store: PortStore):
@@ -45,11 +35,7 @@ def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, st
 
 def test_a_contract_failure_skips_downstream_and_spares_independent_branches(dagster_home: Path, tmp_path: Path, store: PortStore):
     root = copy_mesh(tmp_path / "mesh").parent
-    edit(
-        root / "domains/podcasts/podcasts_domain/ports.py",
-        '    return enriched[columns].sort_values("play_id", ignore_index=True)',
-        '    enriched["seconds_played"] = -1\n    return enriched[columns].sort_values("play_id", ignore_index=True)',
-    )
+    break_plays_contract(root)
     result = mesh("run", cwd=root, env={"DAGSTER_HOME": str(dagster_home)})
     assert result.code == 1
     ports = ("artists.roster", "podcasts.episodes", "users.profiles", "podcasts.plays", "artists.payouts")
@@ -75,8 +61,9 @@ def test_select_runs_a_port_and_everything_downstream(dagster_home: Path):
     assert [run["port_id"] for run in result.json()["ports"]] == ["users.profiles", "podcasts.plays", "artists.payouts"]
 
 
-def test_locations_that_start_together_share_a_fresh_instance(dagster_home: Path):
-    # Two locations in one stage open a brand-new DAGSTER_HOME at the same time.
+def test_two_locations_in_one_stage_run_side_by_side_on_a_fresh_instance(dagster_home: Path):
+    # Independent ports of two locations share the first stage, so both processes open a
+    # brand-new DAGSTER_HOME at once (mesh run creates its storage first).
     result = mesh("run", "--select", "podcasts.episodes", "--select", "artists.roster", "--format", "json", cwd=REPO,
                   env={"DAGSTER_HOME": str(dagster_home)})
     assert result.code == 0, result.stdout + result.stderr

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from conftest import REPO
-from meshkit import copy_mesh, edit, mesh
+from meshkit import break_plays_contract, copy_mesh, edit, mesh
 
 
 def statuses(root: Path, env: dict[str, str], *args: str) -> tuple[int, dict[str, dict]]:
@@ -17,12 +16,9 @@ def statuses(root: Path, env: dict[str, str], *args: str) -> tuple[int, dict[str
     return result.code, {p["port_id"]: p for p in result.json()["products"]}
 
 
-def test_status_reports_freshness_checks_and_staleness(tmp_path: Path):
+def test_status_reports_freshness_checks_and_staleness(tmp_path: Path, dagster_home: Path):
     root = copy_mesh(tmp_path / "mesh").parent
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home)
-    env = {"DAGSTER_HOME": str(home)}
+    env = {"DAGSTER_HOME": str(dagster_home)}
     assert mesh("run", cwd=root, env=env).code == 0
 
     code, products = statuses(root, env)
@@ -52,11 +48,7 @@ def test_status_reports_freshness_checks_and_staleness(tmp_path: Path):
 
     # A new users snapshot makes its readers stale; a failed publish makes plays fail its checks.
     edit(root / "domains/users/users_domain/sources.py", "seed: int = 7", "seed: int = 8")
-    edit(
-        root / "domains/podcasts/podcasts_domain/ports.py",
-        '    return enriched[columns].sort_values("play_id", ignore_index=True)',
-        '    enriched["seconds_played"] = -1\n    return enriched[columns].sort_values("play_id", ignore_index=True)',
-    )
+    break_plays_contract(root)
     assert mesh("run", "--select", "users", cwd=root, env=env).code == 1
     code, products = statuses(root, env)
     assert code == 1
