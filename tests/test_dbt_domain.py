@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 import dagster as dg
 import pandera.pandas as pa
 import pytest
+from dagster_dbt import DbtProject
 from pandera.typing import Series
 
 from artists_domain.contracts import Payouts
 from artists_domain.project import artists_dbt
 from conftest import REPO
 from mesh_core import DefinitionError, Domain, InputPort, PortStore
-from mesh_core.dbt import DbtPort, dbt_ports
+from mesh_core.dbt import DbtPort, dbt_ports, prepare
 from meshkit import copy_mesh, edit, mesh
 
 SCHEMA_YML = REPO / "domains/artists/artists_dbt/models/marts/schema.yml"
@@ -106,3 +108,15 @@ def test_a_clean_checkout_has_no_generated_dbt_files():
     assert not [path for path in tracked if "/target/" in path or "/logs/" in path]
     ignored = (REPO / "domains/artists/artists_dbt/.gitignore").read_text().split()
     assert {"target/", "logs/"} <= set(ignored)
+
+
+def test_models_in_two_databases_are_a_definition_error(tmp_path: Path):
+    # The run-time DuckDB file takes the manifest's database name, so there must be one.
+    project_dir = tmp_path / "artists_dbt"
+    shutil.copytree(REPO / "domains/artists/artists_dbt", project_dir, ignore=shutil.ignore_patterns("target", "logs"))
+    edit(project_dir / "models/marts/roster.sql", "select\n", "{{ config(database='elsewhere') }}\nselect\n")
+    project = DbtProject(project_dir=project_dir)
+    prepare(project)
+    with pytest.raises(DefinitionError, match=r"span databases \['artists', 'elsewhere'\]") as raised:
+        dbt_ports(Domain("artists", owner="team:artists"), project, ports={}, sources={})
+    assert raised.value.file == str(project.manifest_path)
