@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -154,7 +155,7 @@ def dbt_ports(
         # Pin only what the selected models read: other inputs may not be published yet.
         needed = set().union(*(tables_read.get(key, set()) for key in context.selected_asset_keys))
         inputs_read = _pin_sources(store, database, {table: sources[table] for table in sorted(needed)}, domain.name)
-        dbt = DbtCliResource(project_dir=project, profiles_dir=str(_write_profile(store, database, project)))
+        dbt = _dbt_cli(project, _write_profile(store, database, project))
         yield from _build_and_publish(context, dbt, store, database, port_specs, relations, inputs_read)
 
     domain.add_assets(
@@ -167,10 +168,30 @@ def dbt_ports(
 
 
 def prepare(project: DbtProject) -> None:
-    """Prepare the dbt manifest when it is missing (and in ``dagster dev``, always)."""
+    """Prepare the dbt manifest when it is missing (and in ``dagster dev``, always).
+
+    When missing, it is prepared with the dbt installed beside this interpreter, as the
+    run does: a location's virtual environment need not be activated.
+    """
     project.prepare_if_dev()
     if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+        dbt = _dbt_cli(project)
+        if any((Path(project.project_dir) / name).exists() for name in ("packages.yml", "dependencies.yml")):
+            dbt.cli(["deps", "--quiet"], target_path=project.target_path).wait()
+        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+
+
+def _dbt_cli(project: DbtProject, profiles_dir: Path | None = None) -> DbtCliResource:
+    """dagster-dbt's resource on the dbt installed with this interpreter, else the one on PATH.
+
+    dagster-dbt looks for ``dbt`` on PATH only, which misses it when the location's virtual
+    environment is not activated (``.venv/bin/python``, a workspace ``executable_path``).
+    """
+    beside = Path(sys.executable).with_name("dbt")
+    executable = str(beside) if beside.exists() else "dbt"
+    return DbtCliResource(
+        project_dir=project, dbt_executable=executable, profiles_dir=str(profiles_dir) if profiles_dir else None
+    )
 
 
 def _build_and_publish(

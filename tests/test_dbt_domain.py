@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -110,8 +111,10 @@ def test_a_clean_checkout_has_no_generated_dbt_files():
     assert {"target/", "logs/"} <= set(ignored)
 
 
-def test_models_in_two_databases_are_a_definition_error(tmp_path: Path):
+def test_models_in_two_databases_are_a_definition_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # The run-time DuckDB file takes the manifest's database name, so there must be one.
+    # The manifest is prepared as a location without its virtual environment on PATH would.
+    monkeypatch.setenv("PATH", os.defpath)
     project_dir = tmp_path / "artists_dbt"
     shutil.copytree(REPO / "domains/artists/artists_dbt", project_dir, ignore=shutil.ignore_patterns("target", "logs"))
     edit(project_dir / "models/marts/roster.sql", "select\n", "{{ config(database='elsewhere') }}\nselect\n")

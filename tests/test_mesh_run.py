@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -82,3 +83,11 @@ def test_env_selects_the_store_namespace(dagster_home: Path, mesh_home: Path):
 def test_unknown_selection_is_a_usage_error():
     result = mesh("run", "--select", "podcast", cwd=REPO)
     assert result.code == 2 and "'podcast' is neither a domain" in result.stderr
+
+
+def test_dbt_runs_without_the_virtual_environment_on_path(dagster_home: Path, store: PortStore):
+    # As `.venv/bin/python -m pytest` or a workspace executable_path runs it: no activation.
+    result = mesh("run", "--select", "artists.roster", cwd=REPO,
+                  env={"DAGSTER_HOME": str(dagster_home), "PATH": os.defpath})
+    assert result.code == 0, result.stdout + result.stderr
+    assert store.current("artists.roster", 1).rows == 30
