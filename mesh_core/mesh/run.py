@@ -117,15 +117,38 @@ def _prepare_instance() -> None:
             pass
 
 
+def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:
+    """Mark failed the runs that a location process left in progress when it died (killed or timed out).
+
+    Its runs execute inside that process, so no code server or run monitor sees it die: without
+    this they would stay STARTED in the instance until the daemon's maximum run time.
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        return  # the runner used a throwaway instance
+    import dagster as dg
+
+    in_progress = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(
+            dg.RunsFilter(tags={"mesh/run": mesh_run, "mesh/location": location}, statuses=in_progress)
+        )
+        for record in records:
+            instance.report_run_failed(
+                record.dagster_run, f"mesh run: the process of location {location} ended before its run did: {reason}"
+            )
+
+
 def _run_location(
     location: Location, group: list[PortRun], graph: MeshGraph, mesh_run: str, environment: dict[str, str]
 ) -> list[PortRun]:
     keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
     outcome = run_in_location(
-        location, "mesh_core.runner", ["--select", keys, "--tag", f"mesh/run={mesh_run}"],
+        location, "mesh_core.runner",
+        ["--select", keys, "--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={location.name}"],
         timeout_s=RUN_TIMEOUT_S, env=environment,
     )
     if isinstance(outcome, str):
+        _fail_abandoned_runs(mesh_run, location.name, outcome)
         for run in group:
             run.status, run.error = "failed", outcome
         return group
