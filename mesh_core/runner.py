@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 
 from mesh_core.manifest import load_location
+from mesh_core.step_errors import describe_step_failure
 
 
 def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
@@ -41,13 +42,17 @@ def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.Dagst
     return {
         "run_id": result.run_id,
         "ports": {
-            "/".join(key.path): _outcome(result, entries, key, graph.assets_def_for_key(key).node_def.name)
+            "/".join(key.path): _outcome(
+                result, entries, key, graph.assets_def_for_key(key).node_def.name, graph.get(key).metadata
+            )
             for key in ports
         },
     }
 
 
-def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey, step_key: str) -> dict[str, Any]:
+def _outcome(
+    result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey, step_key: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
     """A port's outcome; ``step_key`` is the step that computes it (shared by a multi-asset's ports)."""
     step_events = [e for e in result.all_events if e.step_key == step_key]
     times = [
@@ -73,12 +78,27 @@ def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.Asse
         metadata = materializations[-1].materialization.metadata
         outcome["rows"] = metadata["dagster/row_count"].value
         outcome["snapshot_id"] = metadata["mesh/snapshot_id"].value
+    port_id, file = _value(metadata.get("mesh/port_id")), _value(metadata.get("mesh/file"))
     if failure is not None:
-        error = failure.step_failure_data.error
-        outcome["error"] = (error.message or "").strip().splitlines()[-1] if error else "step failed"
+        outcome["error"] = _failure_message(failure, port_id, file)
     elif not materializations:
-        outcome["error"] = "not executed"
+        upstream = next((e for e in result.all_events if e.is_step_failure), None)
+        outcome["error"] = (
+            f"not executed: step {upstream.step_key} failed: {_failure_message(upstream, port_id, file)}"
+            if upstream is not None
+            else "not executed"
+        )
     return outcome
+
+
+def _failure_message(failure: Any, port_id: str, file: str | None) -> str:
+    data = failure.step_failure_data
+    description = data.user_failure_data.description if data.user_failure_data else None
+    return describe_step_failure(data.error, description, port_id=port_id, file=file)
+
+
+def _value(metadata_value: Any) -> Any:
+    return getattr(metadata_value, "value", metadata_value)
 
 
 def main(argv: list[str] | None = None) -> int:
