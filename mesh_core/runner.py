@@ -10,7 +10,6 @@ or in a throwaway instance when it is not set.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
 
 from mesh_core.manifest import load_location
@@ -101,28 +101,33 @@ def _value(metadata_value: Any) -> Any:
     return getattr(metadata_value, "value", metadata_value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the selected ports and write the outcome to ``--out``; exit 2 if the location cannot load."""
-    parser = argparse.ArgumentParser(prog="python -m mesh_core.runner", description=main.__doc__)
-    parser.add_argument("--module", required=True)
-    parser.add_argument("--attribute")
-    parser.add_argument("--select", required=True, help="comma-separated asset keys such as users/profiles")
-    parser.add_argument("--tag", action="append", default=[], help="run tag KEY=VALUE")
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-    defs = load_location(args.module, args.attribute)
+def _run_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs as a dict; anything else is a usage error."""
+    malformed = [value for value in values if "=" not in value]
+    if malformed:
+        raise click.BadParameter(f"{malformed[0]!r} is not KEY=VALUE", ctx, param)
+    return dict(value.split("=", 1) for value in values)
+
+
+@click.command()
+@click.option("--module", required=True, help="The location's Python module, e.g. users_domain.definitions.")
+@click.option("--attribute", help="The Definitions object in the module, if it holds several.")
+@click.option("--select", required=True, help="Comma-separated asset keys such as users/profiles.")
+@click.option("--tag", "tags", multiple=True, callback=_run_tags, help="A run tag KEY=VALUE; repeatable.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON result file.")
+def main(module: str, attribute: str | None, select: str, tags: dict[str, str], out: Path) -> None:
+    """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
+    defs = load_location(module, attribute)
     if defs is None:
-        return 2
-    keys = [dg.AssetKey.from_user_string(key) for key in args.select.split(",")]
-    tags = dict(tag.split("=", 1) for tag in args.tag)
+        sys.exit(2)
+    keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
     with ExitStack() as stack:
         instance = stack.enter_context(
             dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
         )
         outcome = run_ports(defs, keys, instance, tags)
-    args.out.write_text(json.dumps(outcome, indent=1))
-    return 0
+    out.write_text(json.dumps(outcome, indent=1))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
