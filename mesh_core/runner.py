@@ -41,19 +41,13 @@ def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.Dagst
     entries = instance.all_logs(result.run_id)
     return {
         "run_id": result.run_id,
-        "ports": {
-            "/".join(key.path): _outcome(
-                result, entries, key, graph.assets_def_for_key(key).node_def.name, graph.get(key).metadata
-            )
-            for key in ports
-        },
+        "ports": {"/".join(key.path): _outcome(result, entries, graph, key) for key in ports},
     }
 
 
-def _outcome(
-    result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey, step_key: str, metadata: dict[str, Any]
-) -> dict[str, Any]:
-    """A port's outcome; ``step_key`` is the step that computes it (shared by a multi-asset's ports)."""
+def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], graph: Any, key: dg.AssetKey) -> dict[str, Any]:
+    """A port's outcome; its step may be shared by a multi-asset's ports."""
+    step_key = graph.assets_def_for_key(key).node_def.name
     step_events = [e for e in result.all_events if e.step_key == step_key]
     times = [
         entry.timestamp
@@ -78,23 +72,38 @@ def _outcome(
         metadata = materializations[-1].materialization.metadata
         outcome["rows"] = metadata["dagster/row_count"].value
         outcome["snapshot_id"] = metadata["mesh/snapshot_id"].value
-    port_id, file = _value(metadata.get("mesh/port_id")), _value(metadata.get("mesh/file"))
     if failure is not None:
-        outcome["error"] = _failure_message(failure, port_id, file)
+        outcome["error"] = _failure_message(failure, graph, key)
     elif not materializations:
-        upstream = next((e for e in result.all_events if e.is_step_failure), None)
-        outcome["error"] = (
-            f"not executed: step {upstream.step_key} failed: {_failure_message(upstream, port_id, file)}"
-            if upstream is not None
-            else "not executed"
-        )
+        outcome["error"] = _not_executed(result, graph, key)
     return outcome
 
 
-def _failure_message(failure: Any, port_id: str, file: str | None) -> str:
+def _not_executed(result: dg.ExecuteInProcessResult, graph: Any, key: dg.AssetKey) -> str:
+    """Why a port's step did not run: the failure of a local asset upstream of it, if one failed."""
+    upstream = {
+        graph.assets_def_for_key(a).node_def.name: a
+        for a in graph.get_ancestor_asset_keys(key)
+        if a in graph.materializable_asset_keys
+    }
+    for event in result.all_events:
+        if event.is_step_failure and event.step_key in upstream:
+            failed = upstream[event.step_key]
+            return f"not executed: {failed.to_user_string()} failed: {_failure_message(event, graph, failed)}"
+    return "not executed"
+
+
+def _failure_message(failure: Any, graph: Any, key: dg.AssetKey) -> str:
+    """The error behind a failed step, told for the asset ``key`` it computes."""
+    definition = graph.get(key).metadata
     data = failure.step_failure_data
-    description = data.user_failure_data.description if data.user_failure_data else None
-    return describe_step_failure(data.error, description, port_id=port_id, file=file)
+    return describe_step_failure(
+        data.error,
+        data.user_failure_data.description if data.user_failure_data else None,
+        domain=key.path[0],
+        port_id=_value(definition.get("mesh/port_id")),
+        file=_value(definition.get("mesh/file")),
+    )
 
 
 def _value(metadata_value: Any) -> Any:

@@ -24,20 +24,23 @@ _LIBRARY_ROOTS = tuple(
 )
 
 
-def describe_step_failure(error: Any, failure_description: str | None, *, port_id: str, file: str | None) -> str:
-    """One message for a failed step of ``port_id``.
+def describe_step_failure(
+    error: Any, failure_description: str | None, *, domain: str, port_id: str | None = None, file: str | None = None
+) -> str:
+    """One message for a failed step of ``domain``, computing ``port_id`` (None for a local asset).
 
     Args:
         error: The step failure's ``SerializableErrorInfo`` (or None).
         failure_description: The description of a ``dagster.Failure`` the step raised, if any.
+        domain: The domain whose step failed, e.g. ``"users"``.
         port_id: The port the step computes, e.g. ``"users.profiles"``.
         file: The file that defines the port.
 
     Example:
-        >>> describe_step_failure(None, "dbt build failed", port_id="artists.roster", file="ports.py")
+        >>> describe_step_failure(None, "dbt build failed", domain="artists", port_id="artists.roster", file="ports.py")
         'domain artists, port artists.roster (ports.py): dbt build failed'
     """
-    where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
+    where = {"domain": domain, "port": port_id, "file": file}
     if error is None:
         return str(MeshError(failure_description or "the step failed", **where))
     error = underlying_error(error)
@@ -46,7 +49,8 @@ def describe_step_failure(error: Any, failure_description: str | None, *, port_i
         return text  # a MeshError names its own place
     if error.cls_name == "Failure":
         text = failure_description or text
-        return text if f"port {port_id}" in text else str(MeshError(text, **where))
+        named = f"port {port_id}" if port_id else f"domain {domain}"
+        return text if named in text else str(MeshError(text, **where))
     raised_at = _raised_at(error.stack or [])
     return str(MeshError(f"{error.cls_name}: {text or kind}{raised_at}", **where))
 

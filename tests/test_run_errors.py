@@ -51,6 +51,15 @@ EXPECTED = {
     "user_failure": "the ledger feed is closed",
 }
 
+# Ports whose local upstream asset fails: the port reports that asset's error.
+BEHIND_A_FAILED_ASSET = {
+    "converted": f"not executed: ledger/rates failed: domain ledger: ZeroDivisionError: no rate for EUR "
+                 f"(raised at {HERE}:{RAISE_LINE})",
+    "fed": "not executed: ledger/feed failed: domain ledger: DagsterTypeCheckDidNotPass: Type check failed for "
+           "step output \"result\" - expected type \"DataFrame\". Description: Value of type <class 'list'> failed "
+           "type check for Dagster type DataFrame, expected value to be of Python type pandas.DataFrame.",
+}
+
 
 def ledger_domain() -> dg.Definitions:
     ledger = Domain("ledger", owner="team:ledger")
@@ -60,6 +69,22 @@ def ledger_domain() -> dg.Definitions:
     @ledger.output_port(contract=STRICT, version="1.0.0")
     def balances() -> pd.DataFrame:
         return pd.DataFrame({"amount": [1, 2]})
+
+    @ledger.asset
+    def rates() -> pd.DataFrame:
+        return compute_amounts()
+
+    @ledger.asset
+    def feed() -> pd.DataFrame:
+        return [{"amount": 1}]
+
+    @ledger.output_port(contract=STRICT, version="1.0.0", inputs={"rates": "rates"})
+    def converted(rates: pd.DataFrame) -> pd.DataFrame:
+        return rates
+
+    @ledger.output_port(contract=STRICT, version="1.0.0", inputs={"feed": "feed"})
+    def fed(feed: pd.DataFrame) -> pd.DataFrame:
+        return feed
 
     return ledger.definitions()
 
@@ -90,7 +115,7 @@ def ledger_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         patch.setenv("MESH_HOME", str(tmp_path_factory.mktemp("mesh")))
         patch.setenv("MESH_ENV", "dev")
         with dg.DagsterInstance.ephemeral() as instance:
-            keys = [dg.AssetKey(["ledger", name]) for name in BAD_PORTS]
+            keys = [dg.AssetKey(["ledger", name]) for name in [*BAD_PORTS, *BEHIND_A_FAILED_ASSET]]
             yield run_ports(ledger_domain(), keys, instance, {})["ports"]
 
 
@@ -102,6 +127,11 @@ def test_a_misbehaving_port_reports_its_own_error_naming_domain_port_and_file(le
     assert error.startswith(f"domain ledger, port ledger.{name} ({HERE}): "), error
     assert EXPECTED[name] in error
     assert "Dagster" not in error and "Error occurred while executing op" not in error
+
+
+@pytest.mark.parametrize("name", sorted(BEHIND_A_FAILED_ASSET))
+def test_a_port_behind_a_failed_local_asset_reports_that_assets_error(ledger_run: dict, name: str):
+    assert ledger_run[f"ledger/{name}"]["error"] == BEHIND_A_FAILED_ASSET[name]
 
 
 def test_a_mixed_type_column_is_named(ledger_run: dict):
