@@ -157,7 +157,9 @@ def test_mesh_validate_reloads_a_damaged_entry_and_ignores_stray_files(cached_ho
     assert "5 ports in 3 locations: 0 error(s)" in result.stdout
     if damage != "a directory":  # which the cache cannot replace: it loads users every time instead
         assert read_cached_manifest(cache / "users.json")["location"] == "users", "reloaded and cached again"
-    assert sorted(path.name for path in cache.iterdir()) == ["artists.json", "podcasts.json", "stray.json", "users.json"]
+    assert sorted(path.name for path in cache.iterdir()) == [
+        "artists.json", "podcasts.json", "stray.json", "users.json"
+    ], "no temporary file is left behind"
     assert {name: (cache / name).stat().st_mtime_ns for name in untouched} == untouched, "intact entries are kept"
     assert (cache / "stray.json").read_text() == "[]\n"
 

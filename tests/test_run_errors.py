@@ -168,12 +168,14 @@ def test_mesh_run_shows_the_real_errors_in_its_progress_and_summary(dagster_home
     edit(ports, "    scale = MeshSettings.from_env().scale\n", "    scale = MeshSettings.from_env().scale / 0\n")
     line = ports.read_text().splitlines().index("    scale = MeshSettings.from_env().scale / 0") + 1
 
-    result = mesh("run", "--select", "users", "--select", "podcasts.episodes", cwd=root, env={"DAGSTER_HOME": str(dagster_home)})
+    result = mesh("run", "--select", "users", "--select", "podcasts.episodes", cwd=root,
+                  env={"DAGSTER_HOME": str(dagster_home)})
 
     assert result.code == 1, result.stdout + result.stderr
     episodes = (f"domain podcasts, port podcasts.episodes ({ports}): "
                 "the port function returned NoneType; an output port returns a pandas DataFrame")
-    plays = f"domain podcasts, port podcasts.plays ({ports}): ZeroDivisionError: float division by zero (raised at {ports}:{line})"
+    plays = (f"domain podcasts, port podcasts.plays ({ports}): "
+             f"ZeroDivisionError: float division by zero (raised at {ports}:{line})")
     progress, summary = result.stdout.split("\nport ", 1)
     assert f"podcasts.episodes: FAILED ({episodes})" in progress
     assert f"podcasts.plays: FAILED ({plays})" in progress
