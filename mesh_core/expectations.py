@@ -2,19 +2,19 @@
 
 The ``mesh`` command writes each location's manifest to ``MESH_HOME/manifests``. A
 producer reads the expectations that other domains declared on its port from there,
-without importing the mesh wing or any consumer's code.
+without importing the mesh wing or any consumer's code. Files there that are not an
+intact location manifest (stray, damaged, another format's) are skipped with a warning.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandera.pandas as pa
 
-from mesh_core.manifest_format import manifests_dir
+from mesh_core.manifest_format import manifests_dir, read_cached_manifest
 from mesh_core.schema_doc import schema_from_document
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,9 @@ def registered_expectations(home: Path, port_id: str) -> list[Expectation]:
     """Every consumer expectation on ``port_id`` found in the cached manifests."""
     found = []
     for path in sorted(manifests_dir(home).glob("*.json")):
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
-            logger.warning("skipping unreadable manifest %s", path)
+        manifest = read_cached_manifest(path)
+        if manifest is None:
+            logger.warning("skipping %s: not an intact location manifest", path)
             continue
         for port in manifest.get("ports", []) + manifest.get("internal_assets", []):
             for read in port.get("inputs", []):

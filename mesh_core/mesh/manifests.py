@@ -2,7 +2,8 @@
 
 The cache key covers the location's entry, its interpreter, the files under its
 working directory and the location wing of mesh_core itself, so a second run with no
-changes does not import any domain.
+changes does not import any domain. A damaged cache entry is stale, and a cache that
+cannot be written is skipped: the cache never fails a command.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import mesh_core
 from mesh_core.errors import WorkspaceError
-from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir
+from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir, read_cached_manifest, write_cached_manifest
 from mesh_core.mesh.workspace import Location, run_in_location
 
 _SOURCE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".toml", ".json", ".csv", ".cfg"}
@@ -34,11 +35,12 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
         WorkspaceError: naming every location that failed to load, with its error.
     """
     cache = manifests_dir(home)
-    cache.mkdir(parents=True, exist_ok=True)
     core_key = _tree_hash(Path(mesh_core.__file__).parent, skip={"mesh"})
     keys = {location.name: _cache_key(location, core_key) for location in locations}
     with paused_gc():
-        cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
+        cached = {} if refresh else {
+            loc.name: read_cached_manifest(cache / f"{loc.name}.json", keys[loc.name]) for loc in locations
+        }
     stale = [location for location in locations if cached.get(location.name) is None]
     with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
         loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
@@ -46,7 +48,7 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
     if failures:
         raise WorkspaceError("cannot load location(s):\n  " + "\n  ".join(failures))
     for name, manifest in loaded.items():
-        _write_cached(cache / f"{name}.json", {**manifest, "cache_key": keys[name]})
+        _cache(cache, name, manifest, keys[name])
         cached[name] = manifest
     return [cached[location.name] for location in locations]
 
@@ -97,18 +99,10 @@ def _tree_hash(root: Path, skip: set[str] = frozenset()) -> str:
     return digest.hexdigest()
 
 
-def _read_cached(cache: Path, location: Location, key: str) -> dict[str, Any] | None:
-    path = cache / f"{location.name}.json"
+def _cache(cache: Path, name: str, manifest: dict[str, Any], key: str) -> None:
+    """Cache a fresh manifest; if the folder cannot take it, the next command loads the location again."""
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if manifest.pop("cache_key", None) != key:
-        return None
-    return manifest
-
-
-def _write_cached(path: Path, manifest: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(temporary, path)
+        cache.mkdir(parents=True, exist_ok=True)
+        write_cached_manifest(cache / f"{name}.json", manifest, key)
+    except OSError:
+        pass
