@@ -22,6 +22,7 @@ from mesh_core.mesh.workspace import Location, load_workspace
 from mesh_core.settings import MeshSettings
 
 FORMATS = click.Choice(["text", "json"])
+_CHECK_WORDS = {True: "ok", False: "FAILED", None: "not evaluated"}
 
 
 @dataclass
@@ -259,7 +260,7 @@ def status(workspace: Path, fmt: str, now_) -> None:
         click.echo(render.as_json({"now": now.isoformat(), "products": [s.to_dict() for s in statuses]}))
     else:
         for s in statuses:
-            checks = ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in sorted(s.checks.items())) or "no checks run"
+            checks = ", ".join(f"{name} {_CHECK_WORDS[ok]}" for name, ok in sorted(s.checks.items())) or "no checks run"
             stale = f"; stale: {', '.join(s.stale)}" if s.stale else ""
             click.echo(
                 f"{s.port_id}: {'FAILING' if s.failing else 'ok'}; published {s.published_at or 'never'}"
