@@ -27,21 +27,26 @@ _CHECK_WORDS = {True: "ok", False: "FAILED", None: "not evaluated"}
 
 @dataclass
 class Mesh:
-    """What every command works on: the workspace, its manifests and their graph."""
+    """What every command works on: the workspace, its settings, its manifests and their graph."""
 
     workspace: Path
+    settings: MeshSettings
     locations: list[Location]
     manifests: list[dict]
     graph: MeshGraph
 
 
 def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
-    """Load every location's manifest (cached) and build the graph."""
+    """Load every location's manifest (cached) and build the graph.
+
+    ``MESH_HOME`` is resolved against the folder of ``workspace``, once, for every location.
+    """
     locations = load_workspace(workspace)
-    manifests = load_manifests(locations, MeshSettings.from_env().home, refresh=refresh)
+    settings = MeshSettings.from_env(workspace_root=workspace.absolute().parent)
+    manifests = load_manifests(locations, settings.home, refresh=refresh)
     with paused_gc():
         graph = MeshGraph.from_manifests(manifests)
-    return Mesh(workspace, locations, manifests, graph)
+    return Mesh(workspace, settings, locations, manifests, graph)
 
 
 def _instance_statuses(mesh: Mesh, now) -> list | None:
@@ -231,7 +236,8 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
         runs = run_mesh(
-            mesh.graph, mesh.locations, targets, env=env, on_stage=progress.stage, on_port=progress.port
+            mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
+            on_stage=progress.stage, on_port=progress.port,
         )
     finally:
         progress.close()

@@ -41,7 +41,7 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
         cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
     stale = [location for location in locations if cached.get(location.name) is None]
     with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
-        loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
+        loaded = dict(zip([loc.name for loc in stale], pool.map(lambda loc: _load_in_subprocess(loc, home), stale)))
     failures = [f"{name}: {result}" for name, result in loaded.items() if isinstance(result, str)]
     if failures:
         raise WorkspaceError("cannot load location(s):\n  " + "\n  ".join(failures))
@@ -67,9 +67,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
+def _load_in_subprocess(location: Location, home: Path) -> dict[str, Any] | str:
     """The manifest, or an error message."""
-    return run_in_location(location, "mesh_core.manifest", ["--location", location.name], timeout_s=LOAD_TIMEOUT_S)
+    return run_in_location(
+        location, "mesh_core.manifest", ["--location", location.name], home=home, timeout_s=LOAD_TIMEOUT_S
+    )
 
 
 def _cache_key(location: Location, core_key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,13 +30,23 @@ class Location:
 
 
 def run_in_location(
-    location: Location, tool: str, args: list[str], *, timeout_s: float, env: dict[str, str] | None = None
+    location: Location,
+    tool: str,
+    args: list[str],
+    *,
+    home: Path,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any] | str:
     """Run ``python -m <tool>`` in the location's interpreter and working directory.
 
-    The tool writes its JSON result to ``--out``. Returns that result, or a one-line
-    error: the tool's last stderr line, a timeout, or a missing interpreter.
+    The process gets this one's environment plus ``env``, with ``home`` as an absolute
+    ``MESH_HOME``: a location starts in its own folder, where a relative one would
+    name another store. The tool writes its JSON result to ``--out``. Returns that
+    result, or a one-line error: the tool's last stderr line, a timeout, or a missing
+    interpreter.
     """
+    environment = {**os.environ, **(env or {}), "MESH_HOME": str(home.absolute())}
     with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
         out = Path(folder) / "result.json"
         command = [location.executable, "-m", tool, "--module", location.module, *args, "--out", str(out)]
@@ -43,7 +54,7 @@ def run_in_location(
             command += ["--attribute", location.attribute]
         try:
             done = subprocess.run(
-                command, cwd=location.working_directory, env=env, capture_output=True, text=True, timeout=timeout_s
+                command, cwd=location.working_directory, env=environment, capture_output=True, text=True, timeout=timeout_s
             )
         except FileNotFoundError:
             return f"executable_path {location.executable} does not exist"
