@@ -40,10 +40,19 @@ def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
     """Load every location's manifest (cached) and build the graph.
 
     ``MESH_HOME`` is resolved against the folder of ``workspace``, once, for every location.
+    When stderr is a terminal, a transient progress bar shows the locations while they load.
     """
+    from mesh_core.mesh.progress import LoadProgress
+
     locations = load_workspace(workspace)
     settings = MeshSettings.from_env(workspace_root=workspace.absolute().parent)
-    manifests = load_manifests(locations, settings.home, refresh=refresh)
+    progress = LoadProgress(live=sys.stderr.isatty())
+    try:
+        manifests = load_manifests(
+            locations, settings.home, refresh=refresh, on_start=progress.start, on_loaded=progress.loaded
+        )
+    finally:
+        progress.close()
     with paused_gc():
         graph = MeshGraph.from_manifests(manifests)
     return Mesh(workspace, settings, locations, manifests, graph)
@@ -237,7 +246,7 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     try:
         runs = run_mesh(
             mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
-            on_stage=progress.stage, on_port=progress.port,
+            on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
         )
     finally:
         progress.close()

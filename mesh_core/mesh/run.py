@@ -66,11 +66,12 @@ def run_mesh(
     env: str | None = None,
     on_stage: Callable[[int, int, list[PortRun]], None] = lambda *_: None,
     on_port: Callable[[PortRun], None] = lambda _: None,
+    on_activity: Callable[[str, str], None] = lambda *_: None,
 ) -> list[PortRun]:
     """Materialize ``targets`` stage by stage; a failure skips everything downstream of it.
 
     Every location process works on the store at ``settings.home``, in ``env`` (default
-    ``settings.env``).
+    ``settings.env``). ``on_activity`` gets a location's name and each line it prints.
     """
     by_name = {location.name: location for location in locations}
     stages = graph.plan(targets)
@@ -100,7 +101,10 @@ def run_mesh(
         groups: dict[str, list[PortRun]] = {}
         for run in ready:
             groups.setdefault(run.location, []).append(run)
-        jobs = [(by_name[name], group, graph, mesh_run, settings.home, environment) for name, group in groups.items()]
+        jobs = [
+            (by_name[name], group, graph, mesh_run, settings.home, environment, on_activity)
+            for name, group in groups.items()
+        ]
         if len(jobs) > 1 and not instance_ready:
             _prepare_instance()
             instance_ready = True
@@ -125,12 +129,18 @@ def _prepare_instance() -> None:
 
 
 def _run_location(
-    location: Location, group: list[PortRun], graph: MeshGraph, mesh_run: str, home: Path, environment: dict[str, str]
+    location: Location,
+    group: list[PortRun],
+    graph: MeshGraph,
+    mesh_run: str,
+    home: Path,
+    environment: dict[str, str],
+    on_activity: Callable[[str, str], None],
 ) -> list[PortRun]:
     keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
     outcome = run_in_location(
         location, "mesh_core.runner", ["--select", keys, "--tag", f"mesh/run={mesh_run}"],
-        home=home, timeout_s=RUN_TIMEOUT_S, env=environment,
+        home=home, timeout_s=RUN_TIMEOUT_S, env=environment, on_line=lambda line: on_activity(location.name, line),
     )
     if isinstance(outcome, str):
         for run in group:
