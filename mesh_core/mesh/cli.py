@@ -22,25 +22,40 @@ from mesh_core.mesh.workspace import Location, load_workspace
 from mesh_core.settings import MeshSettings
 
 FORMATS = click.Choice(["text", "json"])
+_CHECK_WORDS = {True: "ok", False: "FAILED", None: "not evaluated"}
 
 
 @dataclass
 class Mesh:
-    """What every command works on: the workspace, its manifests and their graph."""
+    """What every command works on: the workspace, its settings, its manifests and their graph."""
 
     workspace: Path
+    settings: MeshSettings
     locations: list[Location]
     manifests: list[dict]
     graph: MeshGraph
 
 
 def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
-    """Load every location's manifest (cached) and build the graph."""
+    """Load every location's manifest (cached) and build the graph.
+
+    ``MESH_HOME`` is resolved against the folder of ``workspace``, once, for every location.
+    When stderr is a terminal, a transient progress bar shows the locations while they load.
+    """
+    from mesh_core.mesh.progress import LoadProgress
+
     locations = load_workspace(workspace)
-    manifests = load_manifests(locations, MeshSettings.from_env().home, refresh=refresh)
+    settings = MeshSettings.from_env(workspace_root=workspace.absolute().parent)
+    progress = LoadProgress(live=sys.stderr.isatty())
+    try:
+        manifests = load_manifests(
+            locations, settings.home, refresh=refresh, on_start=progress.start, on_loaded=progress.loaded
+        )
+    finally:
+        progress.close()
     with paused_gc():
         graph = MeshGraph.from_manifests(manifests)
-    return Mesh(workspace, locations, manifests, graph)
+    return Mesh(workspace, settings, locations, manifests, graph)
 
 
 def _instance_statuses(mesh: Mesh, now) -> list | None:
@@ -230,7 +245,8 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
         runs = run_mesh(
-            mesh.graph, mesh.locations, targets, env=env, on_stage=progress.stage, on_port=progress.port
+            mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
+            on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
         )
     finally:
         progress.close()
@@ -259,7 +275,7 @@ def status(workspace: Path, fmt: str, now_) -> None:
         click.echo(render.as_json({"now": now.isoformat(), "products": [s.to_dict() for s in statuses]}))
     else:
         for s in statuses:
-            checks = ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in sorted(s.checks.items())) or "no checks run"
+            checks = ", ".join(f"{name} {_CHECK_WORDS[ok]}" for name, ok in sorted(s.checks.items())) or "no checks run"
             stale = f"; stale: {', '.join(s.stale)}" if s.stale else ""
             click.echo(
                 f"{s.port_id}: {'FAILING' if s.failing else 'ok'}; published {s.published_at or 'never'}"

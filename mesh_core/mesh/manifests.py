@@ -12,7 +12,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +28,18 @@ _SKIPPED_DIRS = {"__pycache__", ".venv", "venv", "target", "logs", ".mesh", ".gi
 LOAD_TIMEOUT_S = 300
 
 
-def load_manifests(locations: list[Location], home: Path, *, refresh: bool = False) -> list[dict[str, Any]]:
+def load_manifests(
+    locations: list[Location],
+    home: Path,
+    *,
+    refresh: bool = False,
+    on_start: Callable[[list[str]], None] = lambda _: None,
+    on_loaded: Callable[[str], None] = lambda _: None,
+) -> list[dict[str, Any]]:
     """The manifest of every location, from the cache where its sources have not changed.
+
+    ``on_start`` gets the names of the locations about to load in subprocesses (only when
+    there are any), and ``on_loaded`` each name as its subprocess ends.
 
     Raises:
         WorkspaceError: naming every location that failed to load, with its error.
@@ -42,8 +52,16 @@ def load_manifests(locations: list[Location], home: Path, *, refresh: bool = Fal
             loc.name: read_cached_manifest(cache / f"{loc.name}.json", keys[loc.name]) for loc in locations
         }
     stale = [location for location in locations if cached.get(location.name) is None]
+    if stale:
+        on_start([location.name for location in stale])
+
+    def load(location: Location) -> dict[str, Any] | str:
+        result = _load_in_subprocess(location, home)
+        on_loaded(location.name)
+        return result
+
     with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
-        loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
+        loaded = dict(zip([loc.name for loc in stale], pool.map(load, stale)))
     failures = [f"{name}: {result}" for name, result in loaded.items() if isinstance(result, str)]
     if failures:
         raise WorkspaceError("cannot load location(s):\n  " + "\n  ".join(failures))
@@ -69,9 +87,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
+def _load_in_subprocess(location: Location, home: Path) -> dict[str, Any] | str:
     """The manifest, or an error message."""
-    return run_in_location(location, "mesh_core.manifest", ["--location", location.name], timeout_s=LOAD_TIMEOUT_S)
+    return run_in_location(
+        location, "mesh_core.manifest", ["--location", location.name], home=home, timeout_s=LOAD_TIMEOUT_S
+    )
 
 
 def _cache_key(location: Location, core_key: str) -> str:
