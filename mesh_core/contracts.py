@@ -11,13 +11,12 @@ from typing import Any, Literal
 import pandas as pd
 import pandera.pandas as pa
 
+from mesh_core.access import ACCESS_LEVELS, Access, may_consume
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.errors import DefinitionError
-from mesh_core.schema_doc import schema_document
+from mesh_core.schema_doc import is_pii, schema_document
 from mesh_core.semver import semver_major
 
-Access = Literal["public", "restricted", "private"]
-ACCESS_LEVELS: tuple[str, ...] = ("public", "restricted", "private")
 Strictness = bool | Literal["filter"]
 
 
@@ -118,17 +117,11 @@ class Contract:
     @property
     def pii_columns(self) -> list[str]:
         """Columns tagged ``pii: true`` in their metadata."""
-        return [
-            name
-            for name, column in self.schema.columns.items()
-            if (column.metadata or {}).get("pii") is True
-        ]
+        return [name for name, column in self.schema.columns.items() if is_pii(column)]
 
     def allows(self, consumer_domain: str) -> bool:
         """Whether ``consumer_domain`` may consume this port under its access level."""
-        if consumer_domain == self.domain or self.access == "public":
-            return True
-        return self.access == "restricted" and consumer_domain in self.consumers
+        return may_consume(consumer_domain, producer=self.domain, access=self.access, consumers=self.consumers)
 
     def validate(self, frame: pd.DataFrame, *, inplace: bool = False) -> AuditReport:
         """Validate ``frame`` lazily, collecting every failure; never raises on bad data.

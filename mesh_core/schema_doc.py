@@ -70,6 +70,11 @@ def json_loss(schema: pa.DataFrameSchema) -> str | None:
     return f"pandera's JSON drops the checks {lost}" if lost else None
 
 
+def is_pii(column: Any) -> bool:
+    """Whether a pandera column is tagged ``pii: true`` in its metadata (``pa.Field(metadata={"pii": True})``)."""
+    return (column.metadata or {}).get("pii") is True
+
+
 def _column_document(column: Any) -> dict[str, Any]:
     metadata = column.metadata or {}
     return {
@@ -79,7 +84,7 @@ def _column_document(column: Any) -> dict[str, Any]:
         "required": bool(column.required),
         "checks": _checks_document(column.checks),
         "description": column.description or "",
-        "pii": metadata.get("pii") is True,
+        "pii": is_pii(column),
         "metadata": _json_safe(metadata),
     }
 
