@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from mesh_core.contracts import as_schema
+from mesh_core.contracts import Strictness, as_schema
 from mesh_core.errors import DefinitionError
 from mesh_core.schema_doc import json_loss, schema_document
 
@@ -145,4 +145,4 @@ class PreviousMajor:
     contract: Any
     adapt: Any
     deprecation_date: date
-    strict: bool | str | None = None
+    strict: Strictness | None = None
