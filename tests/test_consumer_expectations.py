@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
+import pytest
 
 from conftest import materialize
-from mesh_core import Domain, InputPort, PortStore
+from mesh_core import Domain, InputPort, MeshError, PortStore
+from mesh_core.expectations import registered_expectations
 from mesh_core.manifest_format import manifests_dir
 from mesh_core.manifest import build_manifest
 
@@ -71,3 +73,19 @@ def test_a_change_breaking_a_consumer_fails_at_publish_naming_it(instance, store
 def test_without_registered_consumers_the_same_change_publishes(instance, store: PortStore):
     assert materialize(producer([BREAKING]), instance).success
     assert store.current("tracks.catalog", 1).rows == 3
+
+
+def test_expectations_a_manifest_cannot_rebuild_fail_the_publish_naming_them(instance, store: PortStore, mesh_home: Path):
+    register_consumer(mesh_home)
+    path = manifests_dir(mesh_home) / "royalties.json"
+    manifest = json.loads(path.read_text())
+    # As written before expectations were checked at load: pandera could not write them as JSON.
+    manifest["ports"][0]["inputs"][0]["expectations"]["pandera"] = None
+    path.write_text(json.dumps(manifest))
+
+    with pytest.raises(MeshError, match="expectations of consumer royalties cannot be rebuilt") as raised:
+        registered_expectations(mesh_home, "tracks.catalog")
+    assert (raised.value.domain, raised.value.port, raised.value.file) == ("royalties", "tracks.catalog", str(path))
+    result = materialize(producer([GOOD]), instance, raise_on_error=False)
+    assert not result.success
+    assert store.majors("tracks.catalog") == [], "fails closed: nothing published unchecked"
