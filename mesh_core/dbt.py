@@ -35,7 +35,7 @@ import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
 from dagster_dbt.asset_utils import build_dbt_specs
 
-from mesh_core.contracts import Access, Contract
+from mesh_core.contracts import Access, Contract, Strictness
 from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.expectations import registered_expectations
@@ -81,6 +81,7 @@ class DbtPort:
     access: Access = "public"
     consumers: tuple[str, ...] = ()
     freshness: timedelta | None = None
+    strict: Strictness | None = None
 
 
 def dbt_ports(
@@ -114,7 +115,7 @@ def dbt_ports(
         for unique_id, node in manifest["sources"].items()
         if node["source_name"] == source_name
     }
-    source_keys = _source_keys(domain, sources, source_nodes)
+    source_keys = _source_keys(domain, sources, source_nodes, declared_in)
     translator = _Translator(domain, {source_nodes[name]: key for name, key in source_keys.items()})
     specs, dbt_checks = build_dbt_specs(
         translator=translator, manifest=manifest, select="fqn:*", exclude="", selector="", io_manager_key=None,
@@ -321,7 +322,7 @@ def _port_spec(
 ) -> OutputPortSpec:
     port_id = f"{domain.name}.{name}"
     contract = Contract(port.contract, version=port.version, access=port.access, consumers=tuple(port.consumers),
-                        freshness=port.freshness, domain=domain.name, port=port_id)
+                        freshness=port.freshness, domain=domain.name, port=port_id, strict=port.strict)
     contract_file = _contract_file(port.contract)
     schema_file = Path(project.project_dir) / node["original_file_path"]
     if node.get("patch_path"):
@@ -375,9 +376,13 @@ def _upstream_sources(unique_id: str, manifest: dict[str, Any]) -> set[str]:
     return {item for item in found if item.startswith("source.")}
 
 
-def _source_keys(domain: Domain, sources: Mapping[str, Any], source_nodes: dict[str, str]) -> dict[str, dg.AssetKey]:
+def _source_keys(
+    domain: Domain, sources: Mapping[str, Any], source_nodes: dict[str, str], declared_in: str
+) -> dict[str, dg.AssetKey]:
     keys = {}
     for table, spec in sources.items():
+        if isinstance(spec, InputPort):
+            spec.check(domain=domain.name, port=None, file=declared_in)
         if table not in source_nodes:
             raise DefinitionError(f"dbt source table '{table}' is not declared in the project's sources",
                                   domain=domain.name)

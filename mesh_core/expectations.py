@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandera.pandas as pa
 
+from mesh_core.errors import MeshError
 from mesh_core.manifest_format import manifests_dir, read_cached_manifest
 from mesh_core.schema_doc import schema_from_document
 
@@ -41,11 +42,14 @@ def registered_expectations(home: Path, port_id: str) -> list[Expectation]:
             for read in port.get("inputs", []):
                 if read.get("port_id") != port_id or not read.get("expectations") or not read.get("direct", True):
                     continue
-                found.append(
-                    Expectation(
-                        consumer=port.get("domain", "?"),
-                        major=int(read["major"]),
-                        schema=schema_from_document(read["expectations"]),
-                    )
-                )
+                consumer = port.get("domain", "?")
+                try:
+                    schema = schema_from_document(read["expectations"])
+                except ValueError as error:  # fail closed: a publish never skips a consumer's expectations
+                    raise MeshError(
+                        f"expectations of consumer {consumer} cannot be rebuilt ({error}); "
+                        "run `mesh validate` to reload the manifests",
+                        domain=consumer, port=port_id, file=path,
+                    ) from None
+                found.append(Expectation(consumer=consumer, major=int(read["major"]), schema=schema))
     return found

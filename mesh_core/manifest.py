@@ -19,6 +19,7 @@ import dagster as dg
 
 from mesh_core.domain import DOMAIN_METADATA
 from mesh_core.manifest_format import MANIFEST_VERSION
+from mesh_core.semver import semver_major
 
 
 def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
         metadata = graph.get(ancestor).metadata
         if "mesh/port_id" in metadata:
             port_id = _value(metadata["mesh/port_id"])
-            major = int(_value(metadata["mesh/contract_version"]).split(".")[0])
+            major = semver_major(_value(metadata["mesh/contract_version"]), port=port_id)
             candidates = [{"port_id": port_id, "major": major, "expectations": None}]
         else:
             candidates = _declared(graph, ancestor)

@@ -16,6 +16,7 @@ import dagster as dg
 import pandera.pandas as pa
 
 from mesh_core.contracts import Contract
+from mesh_core.schema_doc import is_pii
 from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import view_name
 from mesh_core.store import Snapshot
@@ -25,7 +26,6 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
     """The contract's columns as a Dagster ``TableSchema``, with descriptions and PII tags."""
     columns = []
     for name, column in schema.columns.items():
-        is_pii = (column.metadata or {}).get("pii") is True
         columns.append(
             dg.TableColumn(
                 name=str(name),
@@ -36,7 +36,7 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
                     unique=column.unique,
                     other=[str(check) for check in column.checks],
                 ),
-                tags={"pii": "true"} if is_pii else {},
+                tags={"pii": "true"} if is_pii(column) else {},
             )
         )
     return dg.TableSchema(columns=columns)

@@ -74,6 +74,11 @@ def write_audit_publish(
         yield from _check_results(reports, consumer_reports, asset_key=asset_key)
         versions = {major.check_name: major.contract.version for major in served}
         problems = [f"contract v{versions[name]} violated: {reports[name].summary()}" for name in broken]
+        if any(reports[name].undeclared_columns for name in broken):
+            problems.append(
+                "declare every published column in the contract, or let it publish (strict=False) or drop "
+                "(strict='filter') the columns it does not declare"
+            )
         problems += [
             f"expectations of consumer {c} violated: {consumer_reports[c].summary()}" for c in broken_consumers
         ]

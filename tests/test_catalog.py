@@ -97,3 +97,33 @@ def test_catalog_in_a_real_browser(site: Path):
         finally:
             browser.close()
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    "strict, shown",
+    [(None, "refused, the publish fails"), (False, "published as they are"), ("filter", "dropped before publish")],
+)
+def test_catalog_shows_what_a_port_does_with_undeclared_columns(strict, shown, tmp_path: Path):
+    import pandas as pd
+    import pandera.pandas as pa
+
+    from mesh_core import Domain
+    from mesh_core.manifest import build_manifest
+    from mesh_core.mesh.catalog_site import build_site
+    from mesh_core.mesh.graph import MeshGraph
+
+    ledger = Domain("ledger", owner="team:ledger")
+
+    @ledger.output_port(contract=pa.DataFrameSchema({"id": pa.Column(int)}), version="2.1.0", strict=strict)
+    def entries() -> pd.DataFrame:
+        return pd.DataFrame({"id": [1]})
+
+    manifest = build_manifest(ledger.definitions(), "ledger")
+    catalog = build_site(MeshGraph.from_manifests([manifest]), [manifest], tmp_path / "site", None)
+
+    jsonschema.validate(catalog, json.loads((tmp_path / "site/catalog.schema.json").read_text()))
+    [product] = catalog["products"]
+    assert (product["strict"], product["major"]) == (True if strict is None else strict, 2)
+    page = (tmp_path / "site/products/ledger.entries.html").read_text()
+    assert f"Columns the contract does not declare: {shown}." in page
+    assert 'read("ledger.entries", major=2)' in page

@@ -9,6 +9,7 @@ import yaml
 
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.metadata import port_links
+from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
 
 CATALOG_VERSION = 1
@@ -27,12 +28,14 @@ def catalog_document(
             "id": port_id,
             "domain": port["domain"],
             "version": port["version"],
+            "major": semver_major(port["version"], port=port_id),
             "access": port["access"],
             "allowed_consumers": port["consumers"],
             "owner": port.get("owner"),
             "tags": port.get("tags", {}),
             "description": port.get("description") or "",
             "freshness_seconds": port.get("freshness_seconds"),
+            "strict": port["contract"]["strict"],
             "previous_majors": [
                 {"version": p["version"], "deprecation_date": p["deprecation_date"]} for p in port.get("previous_majors", [])
             ],
