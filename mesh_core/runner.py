@@ -73,7 +73,7 @@ def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.Asse
         metadata = materializations[-1].materialization.metadata
         outcome["rows"] = metadata["dagster/row_count"].value
         outcome["snapshot_id"] = metadata["mesh/snapshot_id"].value
-    if failure is not None:
+    if failure is not None and not materializations:  # a sibling in the same step may have failed
         error = failure.step_failure_data.error
         outcome["error"] = (error.message or "").strip().splitlines()[-1] if error else "step failed"
     elif not materializations:
