@@ -118,30 +118,22 @@ class Domain:
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
             port_name = self._claim_name(name or fn.__name__, fn)
-            port_id = f"{self.name}.{port_name}"
-            where = {"domain": self.name, "port": port_id, "file": _source_file(fn)}
-            for argument, value in (("inputs", inputs), ("tags", tags), ("glossary", glossary)):
-                _check_mapping(argument, value, where)
-            try:
-                port_contract = self._contract(contract, version, access, consumers, freshness, port_id, strict)
-                older = tuple(
-                    (self._contract(p.contract, p.version, access, consumers, None, port_id, p.strict), p)
-                    for p in previous
-                )
-            except DefinitionError as error:
-                raise DefinitionError(error.message, **where) from None
-            _check_previous_majors(port_contract, older, where)
-            spec = OutputPortSpec(
-                port_id=port_id,
-                contract=port_contract,
+            spec = self.port_spec(
+                port_name,
+                contract=contract,
+                version=version,
                 description=description or inspect.getdoc(fn) or "",
-                inputs=dict(inputs or {}),
-                file=where["file"],
-                previous=older,
-                glossary=dict(glossary or {}),
-                tags=dict(tags or {}),
+                access=access,
+                consumers=consumers,
+                freshness=freshness,
+                inputs=inputs,
+                previous=previous,
+                tags=tags,
+                glossary=glossary,
+                strict=strict,
+                file=_source_file(fn),
             )
-            ins = self._asset_ins(spec.inputs, fn, port_id)
+            ins = self._asset_ins(spec.inputs, fn, spec.port_id)
             asset = build_port_asset(
                 spec,
                 fn,
@@ -156,6 +148,56 @@ class Domain:
             return asset
 
         return decorate
+
+    def port_spec(
+        self,
+        name: str,
+        *,
+        contract: Any,
+        version: str,
+        description: str = "",
+        access: Access = "public",
+        consumers: Sequence[str] = (),
+        freshness: timedelta | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        previous: Sequence[PreviousMajor] = (),
+        tags: Mapping[str, str] | None = None,
+        glossary: Mapping[str, str] | None = None,
+        strict: Strictness | None = None,
+        file: str | None = None,
+    ) -> OutputPortSpec:
+        """The spec of output port ``<domain>.<name>``, its contract and previous majors checked.
+
+        ``output_port`` declares its ports through this, and so does ``mesh_core.dbt``;
+        the options are ``output_port``'s. ``file`` is where the port is declared.
+
+        Raises:
+            DefinitionError: naming the domain, port and ``file``, for a bad contract,
+                version or previous major.
+        """
+        port_id = f"{self.name}.{name}"
+        where = {"domain": self.name, "port": port_id, "file": file}
+        for argument, value in (("inputs", inputs), ("tags", tags), ("glossary", glossary)):
+            _check_mapping(argument, value, where)
+        try:
+            port_contract = self._contract(contract, version, access, consumers, freshness, port_id, strict)
+            older = tuple(
+                (self._contract(p.contract, p.version, access, consumers, None, port_id, p.strict), p)
+                for p in previous
+            )
+        except DefinitionError as error:
+            raise DefinitionError(error.message, **where) from None
+        _check_previous_majors(port_contract, older, where)
+        return OutputPortSpec(
+            port_id=port_id,
+            contract=port_contract,
+            description=description,
+            inputs=dict(inputs or {}),
+            file=file,
+            previous=older,
+            glossary=dict(glossary or {}),
+            tags=dict(tags or {}),
+        )
 
     def asset(
         self,

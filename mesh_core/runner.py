@@ -72,7 +72,7 @@ def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], graph: Any, 
         metadata = materializations[-1].materialization.metadata
         outcome["rows"] = metadata["dagster/row_count"].value
         outcome["snapshot_id"] = metadata["mesh/snapshot_id"].value
-    if failure is not None:
+    if failure is not None and not materializations:  # a sibling in the same step may have failed
         outcome["error"] = _failure_message(failure, graph, key)
     elif not materializations:
         outcome["error"] = _not_executed(result, graph, key)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pandera.pandas as pa
 import pytest
 from dagster_dbt import DbtProject
 from pandera.typing import Series
 
-from artists_domain.contracts import Payouts
+from artists_domain import sources as artists_sources
+from artists_domain.contracts import Payouts, Roster
 from artists_domain.project import artists_dbt
-from conftest import REPO
-from mesh_core import DefinitionError, Domain, InputPort, PortStore
+from conftest import REPO, latest_materialization, materialize
+from mesh_core import DefinitionError, Domain, InputPort, PortStore, PreviousMajor
 from mesh_core.dbt import DbtPort, dbt_ports, prepare
 from meshkit import copy_mesh, edit, mesh
 
@@ -99,6 +104,94 @@ def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_
         evaluation = record.event.dagster_event.event_specific_data
         assert not evaluation.passed
         assert "artist_id: not_nullable" in evaluation.metadata["failures_by_check"].value
+
+
+def test_a_failing_dbt_port_does_not_stop_its_siblings(tmp_path: Path, mesh_home: Path, dagster_home: Path):
+    # roster and payouts are built by one dbt build; roster's audit fails, payouts' passes.
+    root = copy_mesh(tmp_path / "mesh").parent
+    edit(
+        root / "domains/artists/artists_dbt/models/marts/roster.sql",
+        "    name,",
+        "    case when artist_id % 5 = 0 then null else name end as name,",
+    )
+    run = mesh("run", "--format", "json", cwd=root, env={"DAGSTER_HOME": str(dagster_home)})
+
+    assert run.code == 1, run.stdout + run.stderr
+    ports = {port["port_id"]: port for port in run.json()["ports"]}
+    roster, payouts = ports["artists.roster"], ports["artists.payouts"]
+    assert payouts["status"] == "published", payouts
+    assert payouts["checks"]["contract"] is True and payouts["checks"]["consumer_expectations"] is True
+    assert payouts["error"] is None
+    assert roster["status"] == "failed" and roster["checks"]["contract"] is False
+    assert "artists.roster" in roster["error"] and "name" in roster["error"], roster["error"]
+    store = PortStore(mesh_home, "dev")
+    assert store.majors("artists.roster") == [], "the bad port is not published"
+    assert store.current("artists.payouts", 1).snapshot_id == payouts["snapshot_id"]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for name, passed in (("roster", False), ("payouts", True)):
+            [record] = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey(["artists", name]), "contract"), limit=1
+            )
+            assert record.event.dagster_event.event_specific_data.passed is passed, name
+
+
+class RosterV1(pa.DataFrameModel):
+    artist_id: Series[int]
+    artist_name: Series[str]
+
+    class Config:
+        strict = True
+
+
+def roster_to_v1(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns={"name": "artist_name"})[["artist_id", "artist_name"]]
+
+
+def test_a_dbt_port_serves_its_previous_major_to_pinned_consumers(instance, store: PortStore):
+    artists = Domain("artists", owner="team:artists")
+
+    @artists.asset
+    def onboarding() -> pd.DataFrame:
+        return artists_sources.onboarding(1)
+
+    previous = PreviousMajor("1.2.0", RosterV1, adapt=roster_to_v1, deprecation_date=date(2027, 1, 31))
+    dbt_ports(
+        artists, artists_dbt, ports={"roster": DbtPort(Roster, version="2.0.0", previous=[previous])},
+        sources={"onboarding": onboarding},
+    )
+    result = materialize(artists.definitions(), instance, ["artists/onboarding", "artists/roster"])
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
+        "contract": True, "contract_v1": True, "consumer_expectations": True,
+        "not_null_roster_artist_id": True, "unique_roster_artist_id": True,
+    }
+    assert store.majors("artists.roster") == [1, 2]
+    assert list(store.read("artists.roster", 2)[0].columns) == ["artist_id", "name", "onboarded_at"]
+
+    fans = Domain("fans", owner="team:fans")
+
+    @fans.output_port(
+        contract=pa.DataFrameSchema({"columns": pa.Column(str)}), version="1.0.0",
+        inputs={"roster": InputPort("artists.roster", version="1")},
+    )
+    def followed(roster: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"columns": [",".join(roster.columns)]})
+
+    assert materialize(fans.definitions(), instance).success
+    assert store.read("fans.followed", 1)[0]["columns"].tolist() == ["artist_id,artist_name"]
+    read = latest_materialization(instance, "fans/followed").metadata["mesh/inputs"].value["artists.roster"]
+    assert read["snapshot_id"] == store.current("artists.roster", 1).snapshot_id
+
+
+def test_a_dbt_port_takes_every_option_of_a_pandas_port():
+    options = {
+        name: parameter.default for name, parameter in inspect.signature(Domain.output_port).parameters.items()
+        if name not in ("self", "inputs", "name")  # a dbt port reads its model's sources and is named by it
+    }
+    fields = {
+        field.name: field.default if field.default is not dataclasses.MISSING else inspect.Parameter.empty
+        for field in dataclasses.fields(DbtPort)
+    }
+    assert fields == options
 
 
 def test_a_clean_checkout_has_no_generated_dbt_files():

@@ -1,0 +1,103 @@
+"""dbt builds the models (the write); each port model is then audited and published on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from mesh_core.errors import MeshError
+from mesh_core.expectations import registered_expectations
+from mesh_core.metadata import how_metadata
+from mesh_core.port_asset import OutputPortSpec
+from mesh_core.publish import write_audit_publish
+from mesh_core.store import PortStore
+
+
+def build_and_publish(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    store: PortStore,
+    database: Path,
+    port_specs: dict[dg.AssetKey, OutputPortSpec],
+    relations: dict[dg.AssetKey, str],
+    inputs_read: dict[str, dict[str, Any]],
+) -> Iterator[Any]:
+    """Run ``dbt build``, then write–audit–publish every port model it built.
+
+    A port that fails its audit (or its dbt tests) is not published, and the ports after
+    it still are. The step then fails with a ``dagster.Failure`` naming every port that
+    was not published, and the dbt build's error if it failed.
+    """
+    # One target folder per environment keeps dbt's partial parse across runs: the run-time
+    # profile differs from the one the project was prepared with, so the project's own is stale.
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=database.parent / "target")
+    built, failed_tests = {}, set()
+    for event in invocation.stream().fetch_column_metadata():
+        if isinstance(event, dg.Output):
+            key = context.asset_key_for_output(event.output_name)
+        else:
+            key = getattr(event, "asset_key", None)
+        if key in port_specs and isinstance(event, (dg.Output, dg.AssetMaterialization, dg.MaterializeResult)):
+            built[key] = event.metadata or {}  # held back: published below, after the audit
+            continue
+        if isinstance(event, dg.AssetCheckResult) and not event.passed and event.asset_key in port_specs:
+            failed_tests.add(event.asset_key)
+        yield event
+    if invocation.adapter is not None:
+        # Column metadata was read in this process through dbt-duckdb, which keeps the file
+        # open read-only in a process-wide environment; DuckDB would refuse our connections.
+        invocation.adapter.cleanup_connections()
+        invocation.adapter.connections.close_all_connections()
+    failed: dict[str, str] = {}
+    for key, dbt_metadata in built.items():
+        spec = port_specs[key]
+        try:
+            yield from _audit_and_publish(context, store, database, spec, key, relations[key], dbt_metadata,
+                                          inputs_read, blocked=key in failed_tests)
+        except dg.Failure as failure:
+            failed[spec.port_id] = failure.description or "not published"
+        except MeshError as error:
+            failed[spec.port_id] = str(error)
+        if spec.port_id in failed:
+            context.log.error(failed[spec.port_id])
+    problems = list(failed.values())
+    if not invocation.is_successful():
+        problems.append(f"dbt build failed: {invocation.get_error() or 'see the dbt logs'}")
+    if problems:
+        not_published = f"dbt ports not published: {', '.join(failed)}; " if failed else ""
+        raise dg.Failure(description=not_published + "; ".join(problems), allow_retries=False)
+
+
+def _audit_and_publish(
+    context: dg.AssetExecutionContext,
+    store: PortStore,
+    database: Path,
+    spec: OutputPortSpec,
+    key: dg.AssetKey,
+    relation: str,
+    dbt_metadata: dict[str, Any],
+    inputs_read: dict[str, dict[str, Any]],
+    *,
+    blocked: bool,
+) -> Iterator[Any]:
+    lineage = {name: value for name, value in dbt_metadata.items() if name == "dagster/column_lineage"}
+    frame = _read_relation(database, relation)
+    expectations = registered_expectations(store.home, spec.port_id)
+    reads = {port.port_id for port in spec.inputs.values()}
+    read_here = {port_id: read for port_id, read in inputs_read.items() if port_id in reads}
+    yield from write_audit_publish(
+        store, spec.port_id, spec.served, frame, read_here, expectations, file=spec.file, asset_key=key,
+        blocked_by="its dbt tests failed" if blocked else None,
+        extra_metadata={**how_metadata(context.run.run_id, spec.file), **lineage},
+    )
+
+
+def _read_relation(database: Path, relation: str) -> Any:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        return connection.sql(f"SELECT * FROM {relation}").to_arrow_table().to_pandas()
