@@ -199,18 +199,26 @@ def diff(workspace: Path, base: str | None, fmt: str) -> None:
 
 @main.command()
 @workspace_option
-def publish(workspace: Path) -> None:
-    """Write every port's current contract to the registry (contracts/), to commit with the code."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def publish(workspace: Path, fmt: str) -> None:
+    """Write every port's current contract to the registry (contracts/), to commit with the code. Exits 1 on a conflict."""
     from mesh_core.mesh.baseline import registry_path
     from mesh_core.mesh.diff import publish_registry
 
     mesh = load_mesh(workspace)
-    written, conflicts = publish_registry(mesh.graph.ports, registry_path(workspace))
-    for path in written:
-        click.echo(f"wrote {path}")
-    for conflict in conflicts:
-        click.echo(f"error: {conflict}; bump the version", err=True)
-    click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
+    registry = registry_path(workspace)
+    written, conflicts = publish_registry(mesh.graph.ports, registry)
+    if fmt == "json":
+        click.echo(render.as_json({
+            "registry": str(registry), "written": [str(path) for path in written], "conflicts": conflicts,
+            "ok": not conflicts,
+        }))
+    else:
+        for path in written:
+            click.echo(f"wrote {path}")
+        for conflict in conflicts:
+            click.echo(f"error: {conflict}; bump the version", err=True)
+        click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
     sys.exit(1 if conflicts else 0)
 
 
@@ -271,8 +279,9 @@ def status(workspace: Path, fmt: str, now_) -> None:
 @main.command()
 @workspace_option
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
-def catalog(workspace: Path, out: Path) -> None:
-    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def catalog(workspace: Path, out: Path, fmt: str) -> None:
+    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port version."""
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
@@ -280,6 +289,15 @@ def catalog(workspace: Path, out: Path) -> None:
     mesh = load_mesh(workspace)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
-    built = build_site(mesh.graph, mesh.manifests, out, statuses)
-    source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
-    click.echo(f"wrote {len(built['products'])} products in {len(built['domains'])} domains to {out} {source}")
+    site = build_site(mesh.graph, mesh.manifests, out, statuses)
+    if fmt == "json":
+        click.echo(render.as_json({
+            "out": str(out.absolute()),
+            "products": [p["id"] for p in site.catalog["products"]],
+            "domains": [d["name"] for d in site.catalog["domains"]],
+            "with_status": statuses is not None,
+            "files": site.files,
+        }))
+    else:
+        source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
+        click.echo(f"wrote {len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains to {out} {source}")
