@@ -104,6 +104,14 @@ def test_catalog_json_output_lists_every_file_written(built: tuple[Path, dict], 
     assert text.stdout == f"wrote 5 products in 3 domains to {tmp_path / 'text'} without status (DAGSTER_HOME not set)\n"
 
 
+def test_catalog_into_a_file_is_a_clear_error(catalog_home: Path, tmp_path: Path):
+    (tmp_path / "site").write_text("not a folder")
+    result = mesh("catalog", "--out", str(tmp_path / "site"), cwd=REPO, env={"DAGSTER_HOME": "", "MESH_HOME": str(catalog_home)})
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert result.stderr == f"error: ({tmp_path / 'site' / 'products'}): cannot write the catalog to {tmp_path / 'site'}: Not a directory\n"
+    assert (tmp_path / "site").read_text() == "not a folder"
+
+
 @pytest.fixture(scope="module")
 def lint_venv() -> Path:
     """The separate virtual environment holding dataproduct-cli and datacontract-cli (MESH_LINT_VENV)."""

@@ -201,7 +201,10 @@ def diff(workspace: Path, base: str | None, fmt: str) -> None:
 @workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def publish(workspace: Path, fmt: str) -> None:
-    """Write every port's current contract to the registry (contracts/), to commit with the code. Exits 1 on a conflict."""
+    """Write every port's current contract to the registry (contracts/), to commit with the code.
+
+    Exits 1 when a version is already published with a different contract.
+    """
     from mesh_core.mesh.baseline import registry_path
     from mesh_core.mesh.diff import publish_registry
 
@@ -289,7 +292,10 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
     mesh = load_mesh(workspace)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
-    site = build_site(mesh.graph, mesh.manifests, out, statuses)
+    try:
+        site = build_site(mesh.graph, mesh.manifests, out, statuses)
+    except OSError as error:
+        raise MeshError(f"cannot write the catalog to {out}: {error.strerror}", file=error.filename) from error
     if fmt == "json":
         click.echo(render.as_json({
             "out": str(out.absolute()),
@@ -300,4 +306,5 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
         }))
     else:
         source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
-        click.echo(f"wrote {len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains to {out} {source}")
+        counts = f"{len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains"
+        click.echo(f"wrote {counts} to {out} {source}")
