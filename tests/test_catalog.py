@@ -28,6 +28,7 @@ import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from conftest import REPO
+from mesh_core.mesh.catalog_data import odcs_yaml
 from meshkit import copy_mesh, edit, mesh
 
 PORTS = ["artists.payouts", "artists.roster", "podcasts.episodes", "podcasts.plays", "users.profiles"]
@@ -89,6 +90,18 @@ def test_catalog_writes_valid_machine_readable_files(site: Path):
     assert [p["name"] for p in artists["inputPorts"]] == ["podcasts.plays", "users.profiles"]
     assert [p["name"] for p in artists["outputPorts"]] == ["artists.payouts", "artists.roster"]
     assert all(p["contractId"].endswith("-1.0.0") for p in artists["inputPorts"] + artists["outputPorts"])
+
+
+@pytest.mark.parametrize("dtype, logical", [
+    ("int64", "integer"), ("Int64", "integer"), ("uint8", "integer"), ("UInt32", "integer"), ("float64", "number"),
+    ("Float64", "number"), ("bool", "boolean"), ("boolean", "boolean"), ("str", "string"), ("string[pyarrow]", "string"),
+    ("datetime64[us, UTC]", "timestamp"), ("date", "date"), ("category", "object"),
+])
+def test_odcs_logical_types_follow_the_pandas_dtype(dtype: str, logical: str):
+    column = {"dtype": dtype, "nullable": False, "unique": False, "pii": False, "description": "", "checks": []}
+    served = {"version": "1.0.0", "contract": {"columns": {"c": column}}, "deprecation_date": None}
+    contract = OpenDataContractStandard.from_string(odcs_yaml("d.p", {"description": "", "version": "1.0.0"}, served))
+    assert contract.schema_[0].properties[0].logicalType == logical
 
 
 def test_catalog_json_output_lists_every_file_written(built: tuple[Path, dict], catalog_home: Path, tmp_path: Path):

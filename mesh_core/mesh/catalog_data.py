@@ -182,7 +182,8 @@ def _input_port(graph: MeshGraph, port_id: str, major: int) -> dict[str, str]:
 
 
 def _logical_type(dtype: str) -> str:
+    name = dtype.lower().removeprefix("u")  # pandas' nullable Int64, Float64 and unsigned uint8 are numbers too
     for prefix, logical in _LOGICAL_TYPES.items():
-        if dtype.startswith(prefix):
+        if name.startswith(prefix):
             return logical
     return "object"
