@@ -73,6 +73,12 @@ def test_catalog_writes_valid_machine_readable_files(site: Path):
     assert profiles["consumers"] == ["artists.payouts", "podcasts.plays"]
     assert {c["name"] for c in profiles["columns"] if c["pii"]} == {"email"}
     assert profiles["links"]["contract"] == f"{CATALOG_URL}/odcs/users.profiles-1.0.0.odcs.yaml"
+    # The links Dagster shows (mesh/link/*) that point into the catalog name files it writes.
+    into_catalog = [url.removeprefix(CATALOG_URL + "/").split("#")[0]
+                    for entry in catalog["products"] + catalog["domains"] for url in entry["links"].values()
+                    if url.startswith(CATALOG_URL + "/")]
+    assert len(into_catalog) == 2 * len(PORTS) + 2 * 3
+    assert [path for path in into_catalog if not (site / path).is_file()] == []
     assert sorted(p.name for p in (site / "odcs").iterdir()) == [f"{port_id}-1.0.0.odcs.yaml" for port_id in PORTS]
     for port_id in PORTS:
         contract = OpenDataContractStandard.from_file(str(site / "odcs" / f"{port_id}-1.0.0.odcs.yaml"))
