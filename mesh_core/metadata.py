@@ -87,11 +87,21 @@ def port_links(settings: MeshSettings, port_id: str, version: str, source_file: 
     links = {
         "catalog": f"{settings.catalog_url}/products/{port_id}.html",
         "dagster": f"{settings.dagster_url}/assets/{domain}/{port}",
-        "contract": f"{settings.catalog_url}/contracts/{port_id}-{version}.json",
+        "contract": f"{settings.catalog_url}/{contract_path(port_id, version)}",
     }
     if source_file:
         links["source"] = _source_link(settings, Path(source_file).parent, domain)
     return links
+
+
+def contract_id(port_id: str, version: str) -> str:
+    """The id of one version of a port's contract in ODCS and ODPS documents, e.g. ``users.profiles-1.0.0``."""
+    return f"{port_id}-{version}"
+
+
+def contract_path(port_id: str, version: str) -> str:
+    """Where, in the catalog, one version of a port's ODCS contract is; linters look for ``*.odcs.yaml``."""
+    return f"odcs/{contract_id(port_id, version)}.odcs.yaml"
 
 
 def domain_links(settings: MeshSettings, domain: str, owner: str, source_dir: Path | None) -> dict[str, str]:

@@ -214,18 +214,29 @@ def diff(workspace: Path, base: str | None, fmt: str) -> None:
 
 @main.command()
 @workspace_option
-def publish(workspace: Path) -> None:
-    """Write every port's current contract to the registry (contracts/), to commit with the code."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def publish(workspace: Path, fmt: str) -> None:
+    """Write every port's current contract to the registry (contracts/), to commit with the code.
+
+    Exits 1 when a version is already published with a different contract.
+    """
     from mesh_core.mesh.baseline import registry_path
     from mesh_core.mesh.diff import publish_registry
 
     mesh = load_mesh(workspace)
-    written, conflicts = publish_registry(mesh.graph.ports, registry_path(workspace))
-    for path in written:
-        click.echo(f"wrote {path}")
-    for conflict in conflicts:
-        click.echo(f"error: {conflict}; bump the version", err=True)
-    click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
+    registry = registry_path(workspace)
+    written, conflicts = publish_registry(mesh.graph.ports, registry)
+    if fmt == "json":
+        click.echo(render.as_json({
+            "registry": str(registry), "written": [str(path) for path in written], "conflicts": conflicts,
+            "ok": not conflicts,
+        }))
+    else:
+        for path in written:
+            click.echo(f"wrote {path}")
+        for conflict in conflicts:
+            click.echo(f"error: {conflict}; bump the version", err=True)
+        click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
     sys.exit(1 if conflicts else 0)
 
 
@@ -287,8 +298,9 @@ def status(workspace: Path, fmt: str, now_) -> None:
 @main.command()
 @workspace_option
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
-def catalog(workspace: Path, out: Path) -> None:
-    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def catalog(workspace: Path, out: Path, fmt: str) -> None:
+    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port version."""
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
@@ -296,6 +308,19 @@ def catalog(workspace: Path, out: Path) -> None:
     mesh = load_mesh(workspace)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
-    built = build_site(mesh.graph, mesh.manifests, out, statuses)
-    source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
-    click.echo(f"wrote {len(built['products'])} products in {len(built['domains'])} domains to {out} {source}")
+    try:
+        site = build_site(mesh.graph, mesh.manifests, out, statuses)
+    except OSError as error:
+        raise MeshError(f"cannot write the catalog to {out}: {error.strerror}", file=error.filename) from error
+    if fmt == "json":
+        click.echo(render.as_json({
+            "out": str(out.absolute()),
+            "products": [p["id"] for p in site.catalog["products"]],
+            "domains": [d["name"] for d in site.catalog["domains"]],
+            "with_status": statuses is not None,
+            "files": site.files,
+        }))
+    else:
+        source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
+        counts = f"{len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains"
+        click.echo(f"wrote {counts} to {out} {source}")
