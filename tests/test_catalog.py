@@ -3,7 +3,7 @@
 The linters run from a virtual environment of their own, never the project's, so they
 cannot pin its dependencies: set ``MESH_LINT_VENV`` to it (``.ci/run`` does)::
 
-    python3 -m venv /tmp/lintvenv && /tmp/lintvenv/bin/pip install dataproduct-cli datacontract-cli
+    python3 -m venv /tmp/lintvenv && /tmp/lintvenv/bin/pip install "dataproduct-cli==0.3.2" "datacontract-cli==1.2.8"
     MESH_LINT_VENV=/tmp/lintvenv python -m pytest tests/test_catalog.py
 
 Without it the linter tests are skipped, except under CI, where they fail.
@@ -341,7 +341,7 @@ def test_catalog_shows_what_a_port_does_with_undeclared_columns(strict, shown, t
         return pd.DataFrame({"id": [1]})
 
     manifest = build_manifest(ledger.definitions(), "ledger")
-    catalog = build_site(MeshGraph.from_manifests([manifest]), [manifest], tmp_path / "site", None)
+    catalog = build_site(MeshGraph.from_manifests([manifest]), [manifest], tmp_path / "site", None).catalog
 
     jsonschema.validate(catalog, json.loads((tmp_path / "site/catalog.schema.json").read_text()))
     [product] = catalog["products"]
