@@ -15,7 +15,6 @@ from conftest import LOCATIONS, REPO, location_defs
 from mesh_core.errors import WorkspaceError
 from mesh_core.manifest_format import manifests_dir, read_cached_manifest
 from mesh_core.manifest import build_manifest
-from mesh_core.mesh import manifests as manifests_module
 from mesh_core.mesh.manifests import load_manifests
 from mesh_core.mesh.workspace import load_workspace
 from meshkit import copy_mesh, edit, mesh
@@ -48,23 +47,21 @@ def test_manifest_carries_pins_expectations_access_and_sla():
     assert profiles["inputs"] == []
 
 
-def test_second_load_imports_nothing_and_a_change_invalidates_it(tmp_path: Path, mesh_home: Path, monkeypatch):
+def test_second_load_imports_nothing_and_a_change_invalidates_it(tmp_path: Path, mesh_home: Path):
     workspace = copy_mesh(tmp_path / "mesh")
     locations = load_workspace(workspace)
     first = load_manifests(locations, mesh_home)
     assert {p.name for p in manifests_dir(mesh_home).glob("*.json")} == {"users.json", "podcasts.json", "artists.json"}
 
     loaded = []
-    real_loader = manifests_module._load_in_subprocess
-    monkeypatch.setattr(manifests_module, "_load_in_subprocess", lambda loc: loaded.append(loc.name) or real_loader(loc))
     init = workspace.parent / "domains/podcasts/podcasts_domain/__init__.py"
     init.write_text(init.read_text())  # touched, same content
-    assert load_manifests(locations, mesh_home) == first
+    assert load_manifests(locations, mesh_home, on_loaded=loaded.append) == first
     assert loaded == [], "a valid cache must not import any domain"
 
     init.write_text(init.read_text() + "raise RuntimeError('imported')\n")
     with pytest.raises(WorkspaceError, match=r"podcasts: RuntimeError: imported"):
-        load_manifests(locations, mesh_home)
+        load_manifests(locations, mesh_home, on_loaded=loaded.append)
     assert loaded == ["podcasts"], "only the changed location is loaded again"
 
 
