@@ -14,11 +14,15 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import settings
 
 from mesh_core import PortStore
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network here
+# Hypothesis properties are about behaviour, not speed: a busy 2-core machine must not fail them.
+settings.register_profile("mesh", deadline=None)
+settings.load_profile("mesh")
 LOCATIONS = {
     "users": "users_domain.definitions",
     "podcasts": "podcasts_domain.definitions",
