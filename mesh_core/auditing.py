@@ -11,6 +11,7 @@ import pandera.pandas as pa
 
 SAMPLE_SIZE = 5
 _MISSING_COLUMN_CHECK = "column_in_dataframe"
+_UNDECLARED_COLUMN_CHECK = "column_in_schema"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class AuditReport:
         passed: Whether every check passed.
         failures_by_check: Failure count per ``"<column>: <check>"``.
         missing_columns: Required columns absent from the frame.
+        undeclared_columns: Columns of the frame that a strict schema does not declare.
         failure_cases: A sample of pandera's failure cases (column, check, value, index).
         failed_rows: A sample of the failing rows themselves, in frame order.
     """
@@ -31,6 +33,7 @@ class AuditReport:
     passed: bool
     failures_by_check: dict[str, int] = field(default_factory=dict)
     missing_columns: list[str] = field(default_factory=list)
+    undeclared_columns: list[str] = field(default_factory=list)
     failure_cases: list[dict[str, Any]] = field(default_factory=list)
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -53,6 +56,7 @@ class AuditReport:
         if not self.passed:
             metadata["failures_by_check"] = self.failures_by_check
             metadata["missing_columns"] = self.missing_columns
+            metadata["undeclared_columns"] = self.undeclared_columns
             metadata["failure_cases_sample"] = self.failure_cases
             metadata["failed_rows_sample"] = self.failed_rows
         return metadata
@@ -81,10 +85,13 @@ def audit(
 
 def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -> AuditReport:
     missing_mask = cases["check"] == _MISSING_COLUMN_CHECK
+    undeclared_mask = cases["check"] == _UNDECLARED_COLUMN_CHECK
     missing = sorted({str(case) for case in cases.loc[missing_mask, "failure_case"]})
+    undeclared = sorted({str(case) for case in cases.loc[undeclared_mask, "failure_case"]})
     columns = cases["column"].astype(object).where(cases["column"].notna(), "<frame>")
     keys = columns.astype(str) + ": " + cases["check"].astype(str)
     keys = keys.where(~missing_mask, cases["failure_case"].astype(str) + ": missing column")
+    keys = keys.where(~undeclared_mask, cases["failure_case"].astype(str) + ": undeclared column")
     counts = {str(key): int(count) for key, count in keys.value_counts(sort=False).items()}
     failing_labels = cases["index"].dropna().unique()
     failing_rows = frame[frame.index.isin(failing_labels)].head(sample_size)
@@ -93,6 +100,7 @@ def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -
         passed=False,
         failures_by_check=counts,
         missing_columns=missing,
+        undeclared_columns=undeclared,
         failure_cases=_records(cases[["column", "check", "failure_case", "index"]].head(20)),
         failed_rows=_records(failing_rows.reset_index(names="_index")),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -10,13 +11,13 @@ from typing import Any, Literal
 import pandas as pd
 import pandera.pandas as pa
 
+from mesh_core.access import ACCESS_LEVELS, Access, may_consume
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.errors import DefinitionError
-from mesh_core.schema_doc import schema_document
+from mesh_core.schema_doc import is_pii, schema_document
 from mesh_core.semver import semver_major
 
-Access = Literal["public", "restricted", "private"]
-ACCESS_LEVELS: tuple[str, ...] = ("public", "restricted", "private")
+Strictness = bool | Literal["filter"]
 
 
 def as_schema(contract: Any, *, domain: str | None = None, port: str | None = None) -> pa.DataFrameSchema:
@@ -47,6 +48,12 @@ class Contract:
         access: ``public``, ``restricted`` (only ``consumers``) or ``private``.
         consumers: Domains allowed to consume a ``restricted`` port.
         freshness: Optional SLA: the port must be re-published within this window.
+        strict: What happens to columns the schema does not declare, as pandera's
+            ``strict``: ``True`` refuses them, ``"filter"`` drops them before publish,
+            ``False`` publishes them. Unset, it is the schema's own setting when that
+            is deliberate (a model's ``Config.strict``, or ``strict=True``/``"filter"``
+            on a ``DataFrameSchema``), else ``True``: pandera's default ``False`` never
+            publishes columns nobody declared.
 
     Column metadata ``{"pii": True}`` (``pa.Field(metadata={"pii": True})``) tags PII.
 
@@ -63,10 +70,17 @@ class Contract:
     freshness: timedelta | None = None
     domain: str | None = None
     port: str | None = None
+    strict: Strictness | None = None
 
     def __post_init__(self) -> None:
         where = {"domain": self.domain, "port": self.port}
-        object.__setattr__(self, "schema", as_schema(self.schema, **where))
+        strict = _strictness(self.schema, self.strict, where)
+        schema = as_schema(self.schema, **where)
+        if schema.strict != strict:
+            schema = copy.copy(schema)  # a model's schema is pandera's cached object: leave it as it is
+            schema.strict = strict
+        object.__setattr__(self, "schema", schema)
+        object.__setattr__(self, "strict", strict)
         semver_major(self.version, **where)
         if self.access not in ACCESS_LEVELS:
             raise DefinitionError(
@@ -103,21 +117,47 @@ class Contract:
     @property
     def pii_columns(self) -> list[str]:
         """Columns tagged ``pii: true`` in their metadata."""
-        return [
-            name
-            for name, column in self.schema.columns.items()
-            if (column.metadata or {}).get("pii") is True
-        ]
+        return [name for name, column in self.schema.columns.items() if is_pii(column)]
 
     def allows(self, consumer_domain: str) -> bool:
         """Whether ``consumer_domain`` may consume this port under its access level."""
-        if consumer_domain == self.domain or self.access == "public":
-            return True
-        return self.access == "restricted" and consumer_domain in self.consumers
+        return may_consume(consumer_domain, producer=self.domain, access=self.access, consumers=self.consumers)
 
     def validate(self, frame: pd.DataFrame, *, inplace: bool = False) -> AuditReport:
         """Validate ``frame`` lazily, collecting every failure; never raises on bad data.
 
-        ``inplace`` is passed to ``audit``: no copy, for a frame nobody else holds.
+        ``inplace`` is passed to ``audit``: no copy, for a frame nobody else holds. A
+        ``"filter"`` contract always validates a copy: its result drops columns.
         """
-        return audit(self.schema, frame, inplace=inplace)
+        return audit(self.schema, frame, inplace=inplace and self.strict != "filter")
+
+
+def _strictness(contract: Any, declared: Any, where: dict[str, Any]) -> Strictness:
+    """The contract's strictness: declared, else the schema's own when deliberate, else ``True``."""
+    if declared is not None and not (isinstance(declared, bool) or declared == "filter"):
+        raise DefinitionError(f"strict must be True, False or 'filter', got {declared!r}", **where)
+    own = _deliberate_strictness(contract)
+    if declared is not None and own is not None and own != declared:
+        raise DefinitionError(
+            f"the contract's schema sets strict={own!r} but the port declares strict={declared!r}; say it once",
+            **where,
+        )
+    if declared is not None:
+        return declared
+    return True if own is None else own
+
+
+def _deliberate_strictness(contract: Any) -> Strictness | None:
+    """A schema's ``strict`` if its author set it, else ``None`` (pandera's default ``False``).
+
+    A ``DataFrameSchema`` cannot tell ``strict=False`` from the default; a model can: a
+    ``Config`` of the user's own classes sets it.
+    """
+    if isinstance(contract, pa.DataFrameSchema):
+        return contract.strict if contract.strict in (True, "filter") else None
+    if isinstance(contract, type) and issubclass(contract, pa.DataFrameModel):
+        for cls in contract.__mro__:
+            config = vars(cls).get("Config")
+            if not cls.__module__.startswith("pandera.") and config is not None and "strict" in vars(config):
+                return contract.to_schema().strict
+    return None

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from mesh_core.contracts import Access, Contract
+from mesh_core.contracts import Access, Contract, Strictness
 from mesh_core.errors import DefinitionError
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.metadata import code_version, domain_links, function_source
@@ -92,6 +92,7 @@ class Domain:
         previous: Sequence[PreviousMajor] = (),
         tags: Mapping[str, str] | None = None,
         glossary: Mapping[str, str] | None = None,
+        strict: Strictness | None = None,
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -110,6 +111,9 @@ class Domain:
             previous: Older majors still served to pinned consumers, each until its deprecation date.
             tags: Dagster tags for discovery (``{"tier": "gold"}``).
             glossary: Business terms this product uses, with their definitions.
+            strict: Columns the contract does not declare: refused (``True``), dropped
+                (``"filter"``) or published (``False``). Unset, the schema's own deliberate
+                setting, else refused (see ``Contract``).
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -126,6 +130,7 @@ class Domain:
                 previous=previous,
                 tags=tags,
                 glossary=glossary,
+                strict=strict,
                 file=_source_file(fn),
             )
             ins = self._asset_ins(spec.inputs, fn, spec.port_id)
@@ -158,6 +163,7 @@ class Domain:
         previous: Sequence[PreviousMajor] = (),
         tags: Mapping[str, str] | None = None,
         glossary: Mapping[str, str] | None = None,
+        strict: Strictness | None = None,
         file: str | None = None,
     ) -> OutputPortSpec:
         """The spec of output port ``<domain>.<name>``, its contract and previous majors checked.
@@ -171,10 +177,13 @@ class Domain:
         """
         port_id = f"{self.name}.{name}"
         where = {"domain": self.name, "port": port_id, "file": file}
+        for argument, value in (("inputs", inputs), ("tags", tags), ("glossary", glossary)):
+            _check_mapping(argument, value, where)
         try:
-            port_contract = self._contract(contract, version, access, consumers, freshness, port_id)
+            port_contract = self._contract(contract, version, access, consumers, freshness, port_id, strict)
             older = tuple(
-                (self._contract(p.contract, p.version, access, consumers, None, port_id), p) for p in previous
+                (self._contract(p.contract, p.version, access, consumers, None, port_id, p.strict), p)
+                for p in previous
             )
         except DefinitionError as error:
             raise DefinitionError(error.message, **where) from None
@@ -206,6 +215,8 @@ class Domain:
 
         def decorate(function: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
             asset_name = self._claim_name(name or function.__name__, function)
+            where = {"domain": self.name, "port": f"{self.name}.{asset_name}", "file": _source_file(function)}
+            _check_mapping("inputs", inputs, where)
             ins = self._asset_ins(inputs or {}, function, f"{self.name}.{asset_name}")
             asset = dg.asset(
                 key=[self.name, asset_name],
@@ -277,7 +288,9 @@ class Domain:
         """External specs for other domains' ports read here; their own location materializes them."""
         return [dg.AssetSpec(key) for key in sorted(self._foreign_keys, key=lambda key: key.path)]
 
-    def _contract(self, schema: Any, version: str, access: Access, consumers: Any, freshness: Any, port_id: str) -> Contract:
+    def _contract(
+        self, schema: Any, version: str, access: Access, consumers: Any, freshness: Any, port_id: str, strict: Any
+    ) -> Contract:
         return Contract(
             schema=schema,
             version=version,
@@ -286,6 +299,7 @@ class Domain:
             freshness=freshness,
             domain=self.name,
             port=port_id,
+            strict=strict,
         )
 
     def _claim_name(self, name: str, fn: Callable[..., Any]) -> str:
@@ -307,6 +321,7 @@ class Domain:
 
     def _asset_in(self, spec: InputSpec, where: dict[str, Any]) -> dg.AssetIn:
         if isinstance(spec, InputPort):
+            spec.check(**where)
             if spec.domain == self.name:
                 raise DefinitionError(
                     f"input port {spec.port_id} belongs to this domain; name the local asset instead",
@@ -330,6 +345,15 @@ class Domain:
 def _distinct(assets: Any) -> list[dg.AssetsDefinition]:
     """Each definition once (a multi-asset is registered under each of its names)."""
     return list({id(asset): asset for asset in assets}.values())
+
+
+def _check_mapping(argument: str, value: Any, where: dict[str, Any]) -> None:
+    """A mapping given as something else (``inputs=[InputPort(...)]``) is a DefinitionError, not a TypeError."""
+    if value is not None and not isinstance(value, Mapping):
+        raise DefinitionError(
+            f"{argument} must be a mapping (a dict), got {type(value).__name__}: {value!r}",
+            **where,
+        )
 
 
 def _check_previous_majors(current: Contract, older: tuple, where: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ Run inside the location's own interpreter by the ``mesh`` command::
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
@@ -15,10 +14,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
 
 from mesh_core.domain import DOMAIN_METADATA
 from mesh_core.manifest_format import MANIFEST_VERSION
+from mesh_core.semver import semver_major
 
 
 def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def _inputs(graph: Any, key: dg.AssetKey) -> list[dict[str, Any]]:
         metadata = graph.get(ancestor).metadata
         if "mesh/port_id" in metadata:
             port_id = _value(metadata["mesh/port_id"])
-            major = int(_value(metadata["mesh/contract_version"]).split(".")[0])
+            major = semver_major(_value(metadata["mesh/contract_version"]), port=port_id)
             candidates = [{"port_id": port_id, "major": major, "expectations": None}]
         else:
             candidates = _declared(graph, ancestor)
@@ -134,20 +135,18 @@ def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write the manifest of one location to ``--out``; exit 2 with a message if it cannot load."""
-    parser = argparse.ArgumentParser(prog="python -m mesh_core.manifest", description=main.__doc__)
-    parser.add_argument("--location", required=True)
-    parser.add_argument("--module", required=True)
-    parser.add_argument("--attribute")
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-    defs = load_location(args.module, args.attribute)
+@click.command()
+@click.option("--location", required=True, help="The location's name in workspace.yaml.")
+@click.option("--module", required=True, help="The location's Python module, e.g. users_domain.definitions.")
+@click.option("--attribute", help="The Definitions object in the module, if it holds several.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The manifest file.")
+def main(location: str, module: str, attribute: str | None, out: Path) -> None:
+    """Write the manifest of one location to --out; exit 2 with a message if it cannot load."""
+    defs = load_location(module, attribute)
     if defs is None:
-        return 2
-    args.out.write_text(json.dumps(build_manifest(defs, args.location), indent=1, sort_keys=True))
-    return 0
+        sys.exit(2)
+    out.write_text(json.dumps(build_manifest(defs, location), indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,6 +16,7 @@ import dagster as dg
 import pandera.pandas as pa
 
 from mesh_core.contracts import Contract
+from mesh_core.schema_doc import is_pii
 from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import view_name
 from mesh_core.store import Snapshot
@@ -25,7 +26,6 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
     """The contract's columns as a Dagster ``TableSchema``, with descriptions and PII tags."""
     columns = []
     for name, column in schema.columns.items():
-        is_pii = (column.metadata or {}).get("pii") is True
         columns.append(
             dg.TableColumn(
                 name=str(name),
@@ -36,7 +36,7 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
                     unique=column.unique,
                     other=[str(check) for check in column.checks],
                 ),
-                tags={"pii": "true"} if is_pii else {},
+                tags={"pii": "true"} if is_pii(column) else {},
             )
         )
     return dg.TableSchema(columns=columns)
@@ -87,11 +87,21 @@ def port_links(settings: MeshSettings, port_id: str, version: str, source_file: 
     links = {
         "catalog": f"{settings.catalog_url}/products/{port_id}.html",
         "dagster": f"{settings.dagster_url}/assets/{domain}/{port}",
-        "contract": f"{settings.catalog_url}/contracts/{port_id}-{version}.json",
+        "contract": f"{settings.catalog_url}/{contract_path(port_id, version)}",
     }
     if source_file:
         links["source"] = _source_link(settings, Path(source_file).parent, domain)
     return links
+
+
+def contract_id(port_id: str, version: str) -> str:
+    """The id of one version of a port's contract in ODCS and ODPS documents, e.g. ``users.profiles-1.0.0``."""
+    return f"{port_id}-{version}"
+
+
+def contract_path(port_id: str, version: str) -> str:
+    """Where, in the catalog, one version of a port's ODCS contract is; linters look for ``*.odcs.yaml``."""
+    return f"odcs/{contract_id(port_id, version)}.odcs.yaml"
 
 
 def domain_links(settings: MeshSettings, domain: str, owner: str, source_dir: Path | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from mesh_core.contracts import Contract, as_schema
+from mesh_core.contracts import Contract
 from mesh_core.expectations import registered_expectations
 from mesh_core.io import SNAPSHOT_ATTR, STORE_KEY
 from mesh_core.metadata import (
@@ -26,7 +26,6 @@ from mesh_core.metadata import (
 )
 from mesh_core.ports import InputPort, PreviousMajor
 from mesh_core.publish import CONTRACT_CHECK, EXPECTATIONS_CHECK, ServedMajor, write_audit_publish
-from mesh_core.schema_doc import schema_document
 from mesh_core.settings import MeshSettings
 
 
@@ -148,11 +147,7 @@ def input_ports_metadata(inputs: Mapping[str, Any]) -> dg.JsonMetadataValue:
                 "param": param,
                 "port_id": spec.port_id,
                 "major": spec.major,
-                "expectations": (
-                    schema_document(as_schema(spec.expectations, port=spec.port_id))
-                    if spec.expectations is not None
-                    else None
-                ),
+                "expectations": spec.expectations_document,
             }
             for param, spec in inputs.items()
             if isinstance(spec, InputPort)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
 
+from mesh_core.contracts import Strictness, as_schema
 from mesh_core.errors import DefinitionError
+from mesh_core.schema_doc import json_loss, schema_document
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAJOR = re.compile(r"^(0|[1-9][0-9]*)$")
@@ -48,10 +51,15 @@ def port_asset_key(port_id: str) -> dg.AssetKey:
 class InputPort:
     """Consume another domain's output port, pinned to a major version.
 
+    It is checked where a domain declares it (``check``), so that an error names the
+    consuming domain, port and file.
+
     Args:
         port_id: The producer's port id, e.g. ``"users.profiles"``.
         version: The major version relied on, e.g. ``"1"``.
-        expectations: Optional pandera schema of what this consumer relies on.
+        expectations: Optional pandera schema of what this consumer relies on. It travels
+            in the manifest as pandera JSON, so it may use only checks pandera can write:
+            built-in ones, or ones registered with ``pandera.extensions``.
 
     Example:
         >>> InputPort("users.profiles", version="1").major
@@ -62,14 +70,39 @@ class InputPort:
     version: str = "1"
     expectations: Any = None
 
-    def __post_init__(self) -> None:
-        domain, _ = parse_port_id(self.port_id)
-        if not _MAJOR.match(str(self.version)):
+    def check(self, *, domain: str, port: str | None, file: str | None) -> None:
+        """Check the id, the pin and the expectations of this input of ``port`` in ``domain``.
+
+        Raises:
+            DefinitionError: naming the consuming ``domain``, ``port`` and ``file``.
+        """
+        try:
+            parse_port_id(self.port_id)
+            if not _MAJOR.match(str(self.version)):
+                raise DefinitionError(
+                    f"input {self.port_id} pins version {self.version!r}; pin a major version such as '1'"
+                )
+            self.expectations_document  # noqa: B018 - raises if the expectations cannot travel
+        except DefinitionError as error:
+            raise DefinitionError(error.message, domain=domain, port=port, file=file) from None
+
+    @cached_property
+    def expectations_document(self) -> dict[str, Any] | None:
+        """The expectations as a schema document (``schema_document``), or ``None``.
+
+        Raises:
+            DefinitionError: if they are not pandera, or pandera's JSON would lose a check.
+        """
+        if self.expectations is None:
+            return None
+        schema = as_schema(self.expectations, port=self.port_id)
+        loss = json_loss(schema)
+        if loss:
             raise DefinitionError(
-                f"input port pins version {self.version!r}; pin a major version such as '1'",
-                domain=domain,
-                port=self.port_id,
+                f"expectations on {self.port_id} cannot travel in the manifest: {loss}; use pandera's "
+                "built-in checks, or register the check with pandera.extensions.register_check_method"
             )
+        return schema_document(schema)
 
     @property
     def domain(self) -> str:
@@ -99,6 +132,7 @@ class PreviousMajor:
         contract: The old pandera schema.
         adapt: Turns the current frame into the old shape.
         deprecation_date: The last day the old major is served.
+        strict: Columns the old contract does not declare, as ``Contract``'s ``strict``.
 
     Example:
         >>> import datetime, pandera.pandas as pa
@@ -111,3 +145,4 @@ class PreviousMajor:
     contract: Any
     adapt: Any
     deprecation_date: date
+    strict: Strictness | None = None

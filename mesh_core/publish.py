@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.contracts import Contract
@@ -57,11 +58,7 @@ def write_audit_publish(
     ``extra_metadata`` joins the materialization's metadata (how it was built).
     """
     where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
-    if not isinstance(frame, pd.DataFrame):
-        raise MeshError(
-            f"the port function returned {type(frame).__name__}; an output port returns a pandas DataFrame",
-            **where,
-        )
+    _check_frame(frame, "the port function", where)
     frames = {major.contract.major: _adapt(major, frame, where) for major in served}
     # Each frame is the port's own result (or an adapter's copy): audit it in place, without
     # pandera's copy of every row, so publishing holds no second copy of the data.
@@ -77,6 +74,11 @@ def write_audit_publish(
         yield from _check_results(reports, consumer_reports, asset_key=asset_key)
         versions = {major.check_name: major.contract.version for major in served}
         problems = [f"contract v{versions[name]} violated: {reports[name].summary()}" for name in broken]
+        if any(reports[name].undeclared_columns for name in broken):
+            problems.append(
+                "declare every published column in the contract, or let it publish (strict=False) or drop "
+                "(strict='filter') the columns it does not declare"
+            )
         problems += [
             f"expectations of consumer {c} violated: {consumer_reports[c].summary()}" for c in broken_consumers
         ]
@@ -84,10 +86,15 @@ def write_audit_publish(
         violation = ContractViolation("nothing published; " + "; ".join(problems), **where)
         raise dg.Failure(description=str(violation), allow_retries=False)
 
-    snapshots = {
-        major.check_name: store.publish(port_id, reports[major.check_name].frame, version=major.contract.version)
-        for major in served
-    }
+    try:
+        snapshots = {
+            major.check_name: store.publish(port_id, reports[major.check_name].frame, version=major.contract.version)
+            for major in served
+        }
+    except pa.ArrowException as error:
+        mixed = _mixed_type_columns(frame)
+        hint = f"; columns holding values of several types: {mixed}" if mixed else ""
+        raise MeshError(f"cannot store the frame: {error}{hint}", **where) from error
     current = snapshots[served[0].check_name]
     metadata = {**materialization_metadata(current, inputs_read), **(extra_metadata or {})}
     metadata["mesh/served_snapshots"] = dg.MetadataValue.json(
@@ -106,9 +113,26 @@ def _adapt(major: ServedMajor, frame: pd.DataFrame, where: dict[str, Any]) -> pd
         adapted = major.adapt(frame.copy())
     except Exception as error:  # noqa: BLE001 - the user's adapter; report it with the port named
         raise MeshError(f"adapter to v{major.contract.major} failed: {error!r}", **where) from error
-    if not isinstance(adapted, pd.DataFrame):
-        raise MeshError(f"adapter to v{major.contract.major} returned {type(adapted).__name__}", **where)
+    _check_frame(adapted, f"the adapter to v{major.contract.major}", where)
     return adapted
+
+
+def _check_frame(frame: Any, source: str, where: dict[str, Any]) -> None:
+    """Refuse what no contract can judge: not a DataFrame, or a column name used twice."""
+    if not isinstance(frame, pd.DataFrame):
+        raise MeshError(f"{source} returned {type(frame).__name__}; an output port returns a pandas DataFrame", **where)
+    duplicated = sorted({str(name) for name in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise MeshError(f"{source} returned a frame with duplicate columns {duplicated}", **where)
+
+
+def _mixed_type_columns(frame: pd.DataFrame) -> list[str]:
+    """Object columns whose non-null values are not all of one Python type."""
+    return [
+        str(name)
+        for name, column in frame.items()
+        if column.dtype == object and column.dropna().map(type).nunique() > 1
+    ]
 
 
 def _check_results(

@@ -10,7 +10,6 @@ or in a throwaway instance when it is not set.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,9 +17,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
 
 from mesh_core.manifest import load_location
+from mesh_core.step_errors import describe_step_failure
 
 
 def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
@@ -40,15 +41,13 @@ def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.Dagst
     entries = instance.all_logs(result.run_id)
     return {
         "run_id": result.run_id,
-        "ports": {
-            "/".join(key.path): _outcome(result, entries, key, graph.assets_def_for_key(key).node_def.name)
-            for key in ports
-        },
+        "ports": {"/".join(key.path): _outcome(result, entries, graph, key) for key in ports},
     }
 
 
-def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.AssetKey, step_key: str) -> dict[str, Any]:
-    """A port's outcome; ``step_key`` is the step that computes it (shared by a multi-asset's ports)."""
+def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], graph: Any, key: dg.AssetKey) -> dict[str, Any]:
+    """A port's outcome; its step may be shared by a multi-asset's ports."""
+    step_key = graph.assets_def_for_key(key).node_def.name
     step_events = [e for e in result.all_events if e.step_key == step_key]
     times = [
         entry.timestamp
@@ -74,35 +73,70 @@ def _outcome(result: dg.ExecuteInProcessResult, entries: list[Any], key: dg.Asse
         outcome["rows"] = metadata["dagster/row_count"].value
         outcome["snapshot_id"] = metadata["mesh/snapshot_id"].value
     if failure is not None and not materializations:  # a sibling in the same step may have failed
-        error = failure.step_failure_data.error
-        outcome["error"] = (error.message or "").strip().splitlines()[-1] if error else "step failed"
+        outcome["error"] = _failure_message(failure, graph, key)
     elif not materializations:
-        outcome["error"] = "not executed"
+        outcome["error"] = _not_executed(result, graph, key)
     return outcome
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the selected ports and write the outcome to ``--out``; exit 2 if the location cannot load."""
-    parser = argparse.ArgumentParser(prog="python -m mesh_core.runner", description=main.__doc__)
-    parser.add_argument("--module", required=True)
-    parser.add_argument("--attribute")
-    parser.add_argument("--select", required=True, help="comma-separated asset keys such as users/profiles")
-    parser.add_argument("--tag", action="append", default=[], help="run tag KEY=VALUE")
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-    defs = load_location(args.module, args.attribute)
+def _not_executed(result: dg.ExecuteInProcessResult, graph: Any, key: dg.AssetKey) -> str:
+    """Why a port's step did not run: the failure of a local asset upstream of it, if one failed."""
+    upstream = {
+        graph.assets_def_for_key(a).node_def.name: a
+        for a in graph.get_ancestor_asset_keys(key)
+        if a in graph.materializable_asset_keys
+    }
+    for event in result.all_events:
+        if event.is_step_failure and event.step_key in upstream:
+            failed = upstream[event.step_key]
+            return f"not executed: {failed.to_user_string()} failed: {_failure_message(event, graph, failed)}"
+    return "not executed"
+
+
+def _failure_message(failure: Any, graph: Any, key: dg.AssetKey) -> str:
+    """The error behind a failed step, told for the asset ``key`` it computes."""
+    definition = graph.get(key).metadata
+    data = failure.step_failure_data
+    return describe_step_failure(
+        data.error,
+        data.user_failure_data.description if data.user_failure_data else None,
+        domain=key.path[0],
+        port_id=_value(definition.get("mesh/port_id")),
+        file=_value(definition.get("mesh/file")),
+    )
+
+
+def _value(metadata_value: Any) -> Any:
+    return getattr(metadata_value, "value", metadata_value)
+
+
+def _run_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs as a dict; anything else is a usage error."""
+    malformed = [value for value in values if "=" not in value]
+    if malformed:
+        raise click.BadParameter(f"{malformed[0]!r} is not KEY=VALUE", ctx, param)
+    return dict(value.split("=", 1) for value in values)
+
+
+@click.command()
+@click.option("--module", required=True, help="The location's Python module, e.g. users_domain.definitions.")
+@click.option("--attribute", help="The Definitions object in the module, if it holds several.")
+@click.option("--select", required=True, help="Comma-separated asset keys such as users/profiles.")
+@click.option("--tag", "tags", multiple=True, callback=_run_tags, help="A run tag KEY=VALUE; repeatable.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON result file.")
+def main(module: str, attribute: str | None, select: str, tags: dict[str, str], out: Path) -> None:
+    """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
+    defs = load_location(module, attribute)
     if defs is None:
-        return 2
-    keys = [dg.AssetKey.from_user_string(key) for key in args.select.split(",")]
-    tags = dict(tag.split("=", 1) for tag in args.tag)
+        sys.exit(2)
+    keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
     with ExitStack() as stack:
         instance = stack.enter_context(
             dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
         )
         outcome = run_ports(defs, keys, instance, tags)
-    args.out.write_text(json.dumps(outcome, indent=1))
-    return 0
+    out.write_text(json.dumps(outcome, indent=1))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

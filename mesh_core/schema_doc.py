@@ -7,6 +7,8 @@ and it carries pandera's own JSON so that the schema can be rebuilt for validati
 from __future__ import annotations
 
 import json
+import warnings
+from collections import Counter
 from typing import Any
 
 import pandera.pandas as pa
@@ -23,7 +25,7 @@ def schema_document(schema: pa.DataFrameSchema) -> dict[str, Any]:
     return {
         "columns": {str(name): _column_document(column) for name, column in schema.columns.items()},
         "unique": sorted(schema.unique) if isinstance(schema.unique, list) else schema.unique,
-        "strict": bool(schema.strict),
+        "strict": schema.strict,
         "checks": _checks_document(schema.checks),
         "pandera": _pandera_json(schema),
     }
@@ -40,6 +42,39 @@ def schema_from_document(document: dict[str, Any]) -> pa.DataFrameSchema:
     return pa.DataFrameSchema.from_json(json.dumps(document["pandera"]))
 
 
+def json_loss(schema: pa.DataFrameSchema) -> str | None:
+    """What pandera's JSON of ``schema`` loses, so a schema rebuilt from it would not check; ``None`` if nothing.
+
+    pandera writes only its built-in and registered checks: it skips a custom check with a
+    warning, and fails on a statistic JSON cannot hold, such as a compiled pattern or a date.
+
+    Example:
+        >>> json_loss(pa.DataFrameSchema({"n": pa.Column(int, pa.Check(lambda n: n > 0, name="positive"))}))
+        "pandera's JSON drops the checks ['n: positive']"
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # one per skipped check: they are named below
+            rebuilt = pa.DataFrameSchema.from_json(schema.to_json())
+    except Exception as error:  # noqa: BLE001 - pandera raises various errors for statistics JSON cannot hold
+        return f"pandera cannot write it as JSON ({type(error).__name__}: {error})"
+    pairs = [(rebuilt.checks, schema.checks, "<frame>")] + [
+        (rebuilt.columns[name].checks if name in rebuilt.columns else [], column.checks, str(name))
+        for name, column in schema.columns.items()
+    ]
+    lost = [
+        f"{where}: {name}"
+        for kept, checks, where in pairs
+        for name in (Counter(str(c.name) for c in checks) - Counter(str(c.name) for c in kept))
+    ]
+    return f"pandera's JSON drops the checks {lost}" if lost else None
+
+
+def is_pii(column: Any) -> bool:
+    """Whether a pandera column is tagged ``pii: true`` in its metadata (``pa.Field(metadata={"pii": True})``)."""
+    return (column.metadata or {}).get("pii") is True
+
+
 def _column_document(column: Any) -> dict[str, Any]:
     metadata = column.metadata or {}
     return {
@@ -49,7 +84,7 @@ def _column_document(column: Any) -> dict[str, Any]:
         "required": bool(column.required),
         "checks": _checks_document(column.checks),
         "description": column.description or "",
-        "pii": metadata.get("pii") is True,
+        "pii": is_pii(column),
         "metadata": _json_safe(metadata),
     }
 

@@ -1,17 +1,30 @@
-"""Semantic versions of contracts; free of heavy imports, so the ``mesh`` command can use it."""
+"""Semantic versions of contracts: the one parser, free of heavy imports so the ``mesh`` command can use it."""
 
 from __future__ import annotations
 
-import re
+from semver import Version
 
 from mesh_core.errors import DefinitionError
 
-# The semver.org grammar for MAJOR.MINOR.PATCH with optional pre-release and build.
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
+
+def parse_version(version: str, *, domain: str | None = None, port: str | None = None) -> Version:
+    """Parse a semantic version (semver.org), comparable with pre-release precedence.
+
+    Raises:
+        DefinitionError: if ``version`` is not a semantic version string.
+
+    Example:
+        >>> parse_version("2.0.0-rc.1") < parse_version("2.0.0")
+        True
+    """
+    try:
+        if not isinstance(version, str):
+            raise TypeError(version)
+        return Version.parse(version)
+    except (TypeError, ValueError):
+        raise DefinitionError(
+            f"version {version!r} is not a semantic version such as '1.0.0'", domain=domain, port=port
+        ) from None
 
 
 def semver_major(version: str, *, domain: str | None = None, port: str | None = None) -> int:
@@ -21,11 +34,4 @@ def semver_major(version: str, *, domain: str | None = None, port: str | None = 
         >>> semver_major("2.1.0")
         2
     """
-    match = _SEMVER.match(version) if isinstance(version, str) else None
-    if not match:
-        raise DefinitionError(
-            f"version {version!r} is not a semantic version such as '1.0.0'",
-            domain=domain,
-            port=port,
-        )
-    return int(match.group(1))
+    return parse_version(version, domain=domain, port=port).major

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from mesh_core.errors import StoreError
 from mesh_core.ports import IDENTIFIER, parse_port_id
+from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import refresh_views
 
@@ -96,7 +97,7 @@ class PortStore:
         The caller validates first (see ``mesh_core.publish``). A crash at any point
         leaves the previous snapshot current and no partial file visible to readers.
         """
-        major = int(version.split(".")[0])
+        major = semver_major(version, port=port_id)
         directory = self.port_dir(port_id, major)
         snapshots = directory / "snapshots"
         snapshots.mkdir(parents=True, exist_ok=True)

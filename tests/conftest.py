@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +57,59 @@ def dagster_home(tmp_path: Path) -> Path:
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home)
     return home
+
+
+@pytest.fixture
+def daemon_env(dagster_home: Path, mesh_home: Path) -> dict[str, str]:
+    """The environment of a daemon and its neighbours. The instance's storage is created first, as
+    `dagster dev` does, before several processes open it together."""
+    with dg.DagsterInstance.from_config(str(dagster_home)):
+        pass
+    return {**os.environ, "DAGSTER_HOME": str(dagster_home), "MESH_HOME": str(mesh_home), "MESH_ENV": "dev"}
+
+
+@pytest.fixture
+def daemon_workspace() -> list[str]:
+    """What the daemon loads: the example mesh's workspace.yaml unless a test module says otherwise."""
+    return ["-w", str(REPO / "workspace.yaml")]
+
+
+@pytest.fixture
+def daemon(daemon_env: dict[str, str], daemon_workspace: list[str], tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A real `dagster-daemon` in its own process group, stopped with everything it started.
+
+    Code servers talk over Unix sockets; nothing binds beyond loopback.
+    """
+    log = (tmp_path / "daemon.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", *daemon_workspace],
+        cwd=REPO,
+        env=daemon_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        stop_group(process)
+        log.close()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop ``process`` and every process it started (its own process group), nothing else."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,9 @@ Unix sockets; nothing binds beyond loopback.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -22,54 +19,6 @@ from conftest import REPO
 
 DEADLINE_S = 240
 pytestmark = pytest.mark.daemon
-
-
-@pytest.fixture
-def dagster_home(dagster_home: Path) -> Path:
-    """conftest's DAGSTER_HOME with its storage created once, as `dagster dev` does, before
-    the daemon and its code servers open it together."""
-    with dg.DagsterInstance.from_config(str(dagster_home)):
-        pass
-    return dagster_home
-
-
-@pytest.fixture
-def daemon_env(dagster_home: Path, mesh_home: Path) -> dict[str, str]:
-    return {**os.environ, "DAGSTER_HOME": str(dagster_home), "MESH_HOME": str(mesh_home), "MESH_ENV": "dev"}
-
-
-@pytest.fixture
-def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen]:
-    log = (tmp_path / "daemon.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO,
-        env=daemon_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        _stop_group(process)
-        log.close()
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """Stop the daemon and every process it started (its own process group), nothing else."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
 
 
 def _wait_for_materialization(instance: dg.DagsterInstance, key: str, daemon: subprocess.Popen, deadline: float):

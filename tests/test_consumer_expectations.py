@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
+import pytest
 
 from conftest import materialize
-from mesh_core import Domain, InputPort, PortStore
-from mesh_core.manifest_format import manifests_dir
+from mesh_core import Domain, InputPort, MeshError, PortStore
+from mesh_core.expectations import registered_expectations
+from mesh_core.manifest_format import manifests_dir, read_cached_manifest, write_cached_manifest
 from mesh_core.manifest import build_manifest
 
 # The producer promises little: artist_id may be null.
@@ -44,7 +45,7 @@ def register_consumer(mesh_home: Path) -> None:
 
     manifests_dir(mesh_home).mkdir(parents=True)
     manifest = build_manifest(royalties.definitions(), "royalties")
-    (manifests_dir(mesh_home) / "royalties.json").write_text(json.dumps(manifest))
+    write_cached_manifest(manifests_dir(mesh_home) / "royalties.json", manifest, cache_key="as mesh wrote it")
 
 
 def test_a_change_breaking_a_consumer_fails_at_publish_naming_it(instance, store: PortStore, mesh_home: Path):
@@ -71,3 +72,39 @@ def test_a_change_breaking_a_consumer_fails_at_publish_naming_it(instance, store
 def test_without_registered_consumers_the_same_change_publishes(instance, store: PortStore):
     assert materialize(producer([BREAKING]), instance).success
     assert store.current("tracks.catalog", 1).rows == 3
+
+
+def test_stray_and_damaged_files_in_the_cache_neither_fail_a_publish_nor_hide_a_consumer(
+    instance, store: PortStore, mesh_home: Path
+):
+    register_consumer(mesh_home)
+    registered = manifests_dir(mesh_home) / "royalties.json"
+    header, body = registered.read_text().split("\n", 1)
+    (manifests_dir(mesh_home) / "stray.json").write_text("[]\n")
+    (manifests_dir(mesh_home) / "notes.json").write_text('{"ports": null}\n')
+    (manifests_dir(mesh_home) / "edited.json").write_text(f"{header}\n{body.replace('tracks.catalog', 'tracks.x')}")
+    defs = producer([GOOD, BREAKING])
+
+    assert materialize(defs, instance).success
+    result = materialize(defs, instance, raise_on_error=False)
+
+    assert not result.success, "the registered consumer's expectations still hold"
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["consumer_expectations"].metadata["failing_consumers"].value == ["royalties"]
+    assert store.current("tracks.catalog", 1).rows == 3
+
+
+def test_expectations_a_manifest_cannot_rebuild_fail_the_publish_naming_them(instance, store: PortStore, mesh_home: Path):
+    register_consumer(mesh_home)
+    path = manifests_dir(mesh_home) / "royalties.json"
+    manifest = read_cached_manifest(path)
+    # As written before expectations were checked at load: pandera could not write them as JSON.
+    manifest["ports"][0]["inputs"][0]["expectations"]["pandera"] = None
+    write_cached_manifest(path, manifest, "any-key")
+
+    with pytest.raises(MeshError, match="expectations of consumer royalties cannot be rebuilt") as raised:
+        registered_expectations(mesh_home, "tracks.catalog")
+    assert (raised.value.domain, raised.value.port, raised.value.file) == ("royalties", "tracks.catalog", str(path))
+    result = materialize(producer([GOOD]), instance, raise_on_error=False)
+    assert not result.success
+    assert store.majors("tracks.catalog") == [], "fails closed: nothing published unchecked"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -34,9 +36,57 @@ def assert_names(error: MeshError, port: str) -> None:
     assert "domain ledger" in str(error) and f"port {port}" in str(error)
 
 
-def test_malformed_input_port_id():
-    with pytest.raises(DefinitionError, match="malformed port id 'users_profiles'"):
-        declare(domain(), reads_profiles, inputs={"profiles": InputPort("users_profiles")})
+class PositiveIds(pa.DataFrameModel):
+    id: int
+
+    @pa.check("id")
+    def positive(cls, ids: pd.Series) -> pd.Series:
+        return ids > 0
+
+
+# Built inside each test: before InputPort was checked where a domain declares it, building one raised.
+BAD_INPUTS = {
+    "a list instead of a mapping": (lambda: [InputPort("users.profiles")], "inputs must be a mapping"),
+    "malformed port id": (lambda: {"profiles": InputPort("users_profiles")}, "malformed port id 'users_profiles'"),
+    "port id with a major": (lambda: {"profiles": InputPort("users.profiles.v1")}, "malformed port id"),
+    "pin that is not a major": (
+        lambda: {"profiles": InputPort("users.profiles", version="1.0")}, "pin a major version"
+    ),
+    "expectations not pandera": (
+        lambda: {"profiles": InputPort("users.profiles", expectations={"id": int})}, "pandera DataFrameModel"
+    ),
+    "expectations with a custom check": (
+        lambda: {"profiles": InputPort("users.profiles", expectations=PositiveIds)},
+        r"cannot travel in the manifest: pandera's JSON drops the checks \['id: positive'\]",
+    ),
+    "expectations with a statistic JSON cannot hold": (
+        lambda: {"profiles": InputPort("users.profiles", expectations=pa.DataFrameSchema(
+            {"id": pa.Column(int, pa.Check.str_matches(re.compile("^[0-9]+$")))}))},
+        "cannot travel in the manifest: pandera cannot write it as JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("kind", ["output port", "internal asset"])
+def test_bad_input_names_the_consuming_domain_port_and_file(case, kind):
+    build_inputs, message = BAD_INPUTS[case]
+    d = domain()
+    with pytest.raises(DefinitionError, match=message) as raised:
+        inputs = build_inputs()
+        if kind == "output port":
+            declare(d, reads_profiles, inputs=inputs)
+        else:
+            d.asset(reads_profiles, inputs=inputs, name="entries")
+    assert_names(raised.value, "ledger.entries")
+    assert raised.value.file == THIS_FILE
+
+
+@pytest.mark.parametrize("argument", ["tags", "glossary"])
+def test_mapping_argument_given_as_a_list(argument):
+    with pytest.raises(DefinitionError, match=f"{argument} must be a mapping") as raised:
+        declare(domain(), **{argument: ["gold"]})
+    assert_names(raised.value, "ledger.entries")
 
 
 def test_duplicate_port_name():

@@ -52,6 +52,27 @@ def test_publish_writes_one_file_per_port_version_and_refuses_rewrites(repo: Pat
     assert "podcasts.plays 1.0.0 is already published with a different contract" in again.stderr
 
 
+def test_publish_reports_in_json(tmp_path: Path):
+    root = copy_mesh(tmp_path / "mesh").parent
+    first = mesh("publish", "--format", "json", cwd=root)
+    assert (first.code, first.stderr) == (0, "")
+    registry = root / "contracts"
+    assert first.json() == {
+        "registry": str(registry), "conflicts": [], "ok": True,
+        "written": [str(registry / f"{port.replace('.', '/')}/1.0.0.json") for port in (
+            "artists.payouts", "artists.roster", "podcasts.episodes", "podcasts.plays", "users.profiles")],
+    }
+    edit(root / CONTRACTS, *REMOVE_COUNTRY)
+    again = mesh("publish", "--format", "json", cwd=root)
+    assert (again.code, again.stderr) == (1, "")
+    assert again.json() == {
+        "registry": str(registry), "written": [], "ok": False, "conflicts": [
+            "podcasts.plays 1.0.0 is already published with a different contract "
+            f"({registry / 'podcasts/plays/1.0.0.json'})"
+        ],
+    }
+
+
 @pytest.mark.parametrize("base", [None, "HEAD"])
 def test_breaking_change_without_major_bump_fails_the_gate(repo: Path, base: str | None):
     edit(repo / CONTRACTS, *REMOVE_COUNTRY)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import LOCATIONS, REPO, location_defs
 from mesh_core.errors import WorkspaceError
-from mesh_core.manifest_format import manifests_dir
+from mesh_core.manifest_format import manifests_dir, read_cached_manifest
 from mesh_core.manifest import build_manifest
 from mesh_core.mesh import manifests as manifests_module
 from mesh_core.mesh.manifests import load_manifests
@@ -86,7 +86,7 @@ def test_a_location_loads_in_its_own_executable(tmp_path: Path):
         f"      working_directory: domains/artists\n      executable_path: {own_python}\n",
     )
     assert mesh("graph", cwd=root).code == 0
-    manifests = {p.stem: json.loads(p.read_text()) for p in manifests_dir(Path(os.environ["MESH_HOME"])).glob("*.json")}
+    manifests = {p.stem: read_cached_manifest(p) for p in manifests_dir(Path(os.environ["MESH_HOME"])).glob("*.json")}
     assert manifests["artists"]["interpreter"] == str(own_python)
     assert Path(manifests["users"]["interpreter"]).parent == Path(sys.executable).parent
 

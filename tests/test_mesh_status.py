@@ -61,3 +61,27 @@ def test_status_needs_an_instance(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = mesh("status", cwd=REPO, env={"DAGSTER_HOME": ""})
     assert result.code == 2 and "set DAGSTER_HOME" in result.stderr
+
+
+def test_checks_planned_but_never_evaluated_show_as_not_evaluated(tmp_path: Path, dagster_home: Path):
+    # plays runs before users.profiles was ever published: its input cannot load, so the run
+    # fails with its checks planned and never evaluated.
+    root = copy_mesh(tmp_path / "mesh").parent
+    env = {"DAGSTER_HOME": str(dagster_home)}
+    assert mesh("run", "--select", "podcasts.plays", cwd=root, env=env).code == 1
+
+    code, products = statuses(root, env)
+    plays = products["podcasts.plays"]
+    assert plays["checks"] == {"contract": None, "consumer_expectations": None}
+    assert not plays["failing"], "a check that never ran has not failed"
+    assert (code, products["users.profiles"]["freshness"]) == (1, "fail"), "never published within its SLA"
+    text = mesh("status", cwd=root, env=env)
+    assert text.code == 1 and "Traceback" not in text.stderr
+    assert "podcasts.plays: ok; published never (-); freshness n/a; consumer_expectations not evaluated, contract not evaluated" in text.stdout
+
+    built = mesh("catalog", "--out", str(tmp_path / "site"), cwd=root, env=env)
+    assert built.code == 0, built.stderr
+    catalog = json.loads((tmp_path / "site" / "catalog.json").read_text())
+    assert {p["id"]: p["status"]["checks"] for p in catalog["products"]}["podcasts.plays"] == plays["checks"]
+    page = (tmp_path / "site" / "products" / "podcasts.plays.html").read_text()
+    assert "<td>contract</td><td>not evaluated</td>" in page and "failed" not in page

@@ -26,14 +26,7 @@ def test_parse_port_id(port_id, expected):
 )
 def test_malformed_port_id_is_a_definition_error(bad):
     with pytest.raises(DefinitionError, match="malformed port id"):
-        InputPort(bad)
-
-
-@pytest.mark.parametrize("version", ["1.0", "v1", "x", "-1"])
-def test_input_port_pins_a_major(version):
-    with pytest.raises(DefinitionError, match="pin a major version") as raised:
-        InputPort("users.profiles", version=version)
-    assert raised.value.port == "users.profiles"
+        parse_port_id(bad)
 
 
 def test_contract_reports_pii_major_and_access():
@@ -77,3 +70,74 @@ def test_validate_collects_every_failure_lazily():
     assert not report.passed
     assert report.failures_by_check == {"id: field_uniqueness": 2, "email: not_nullable": 1}
     assert [row["_index"] for row in report.failed_rows] == [0, 1]
+
+
+class _Model(pa.DataFrameModel):
+    id: int
+
+
+class _Publishes(_Model):
+    class Config:
+        strict = False
+
+
+class _Inherits(_Publishes):
+    name: str
+
+
+class _Filters(_Model):
+    class Config:
+        strict = "filter"
+
+
+DEFAULT_SCHEMA = pa.DataFrameSchema({"id": pa.Column(int)})
+
+
+@pytest.mark.parametrize(
+    "schema, declared, strict",
+    [
+        (DEFAULT_SCHEMA, None, True),
+        (_Model, None, True),
+        (_Model.to_schema(), None, True),
+        (_Publishes, None, False),
+        (_Inherits, None, False),
+        (_Filters, None, "filter"),
+        (pa.DataFrameSchema({"id": pa.Column(int)}, strict="filter"), None, "filter"),
+        (pa.DataFrameSchema({"id": pa.Column(int)}, strict=True), None, True),
+        (DEFAULT_SCHEMA, False, False),
+        (DEFAULT_SCHEMA, "filter", "filter"),
+        (_Model, False, False),
+        (_Publishes, False, False),
+    ],
+)
+def test_output_contracts_refuse_undeclared_columns_unless_they_say_so(schema, declared, strict):
+    contract = Contract(schema, version="1.0.0", strict=declared)
+    assert contract.strict == strict and contract.schema.strict == strict
+    assert contract.document["strict"] == strict
+    extra = pd.DataFrame({"id": [1], "name": ["a"], "ssn": ["123-45-6789"]})
+    report = contract.validate(extra)
+    assert report.passed is (strict is not True)
+    assert report.undeclared_columns == ([] if strict is not True else sorted({"name", "ssn"} - set(contract.schema.columns)))
+    if strict == "filter":
+        assert list(report.frame.columns) == list(contract.schema.columns)
+
+
+def test_strictness_leaves_pandera_schemas_as_they_were():
+    Contract(_Model, version="1.0.0")
+    Contract(DEFAULT_SCHEMA, version="1.0.0", strict="filter")
+    assert _Model.to_schema().strict is False and DEFAULT_SCHEMA.strict is False
+
+
+@pytest.mark.parametrize(
+    "schema, declared, message",
+    [
+        (_Filters, True, r"schema sets strict='filter' but the port declares strict=True"),
+        (pa.DataFrameSchema({"id": pa.Column(int)}, strict=True), False, "say it once"),
+        (DEFAULT_SCHEMA, "drop", "strict must be True, False or 'filter'"),
+        (DEFAULT_SCHEMA, 1, "strict must be True, False or 'filter'"),
+    ],
+)
+def test_contradictory_or_unknown_strictness_is_a_definition_error(schema, declared, message):
+    with pytest.raises(DefinitionError, match=message) as raised:
+        Contract(schema, version="1.0.0", strict=declared, domain="users", port="users.profiles")
+    assert (raised.value.domain, raised.value.port) == ("users", "users.profiles")

@@ -108,3 +108,73 @@ def test_a_reason_found_elsewhere_blocks_a_publish_whose_audits_pass(store):
             checks.append(result)
     assert [(c.check_name, c.passed) for c in checks] == [("contract", True), ("consumer_expectations", True)]
     assert store.majors("ledger.entries") == []
+
+
+# pandera's default strict=False: on an output port that still refuses columns it does not declare.
+LOOSE = pa.DataFrameSchema({"entry_id": pa.Column(int), "memo": pa.Column(str)})
+WITH_SSN = pd.DataFrame({"entry_id": [1, 2], "memo": ["a", "b"], "ssn": ["123-45-6789", "987-65-4321"]})
+
+
+class PublishesExtras(pa.DataFrameModel):
+    entry_id: int
+    memo: str
+
+    class Config:
+        strict = False
+
+
+class DropsExtras(pa.DataFrameModel):
+    entry_id: int
+    memo: str
+
+    class Config:
+        strict = "filter"
+
+
+def ledger_of(contract, **port) -> dg.Definitions:
+    domain = Domain("ledger", owner="team:ledger")
+
+    @domain.output_port(contract=contract, version="1.0.0", **port)
+    def entries() -> pd.DataFrame:
+        return WITH_SSN.copy()
+
+    return domain.definitions()
+
+
+@pytest.mark.parametrize(
+    "contract, port",
+    [(LOOSE, {}), (LOOSE, {"strict": True}), (PublishesExtras.to_schema(), {})],
+    ids=["schema left at pandera's default", "port says strict", "a model's schema, its Config unseen"],
+)
+def test_undeclared_column_is_refused_and_named(contract, port, instance, store):
+    result = materialize(ledger_of(contract, **port), instance, raise_on_error=False)
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert "port ledger.entries" in message and "ssn: undeclared column" in message
+    assert "strict=False" in message and "strict='filter'" in message, "the error says how to allow them"
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "contract")
+    assert not evaluation.passed
+    assert evaluation.metadata["undeclared_columns"].value == ["ssn"]
+    assert evaluation.metadata["failures_by_check"].value == {"ssn: undeclared column": 1}
+    assert store.majors("ledger.entries") == [], "nothing published"
+
+
+@pytest.mark.parametrize(
+    "contract, port, published",
+    [
+        (PublishesExtras, {}, ["entry_id", "memo", "ssn"]),
+        (DropsExtras, {}, ["entry_id", "memo"]),
+        (LOOSE, {"strict": False}, ["entry_id", "memo", "ssn"]),
+        (LOOSE, {"strict": "filter"}, ["entry_id", "memo"]),
+        (pa.DataFrameSchema(LOOSE.columns, strict="filter"), {}, ["entry_id", "memo"]),
+    ],
+    ids=["model Config strict=False", "model Config filter", "port strict=False", "port filter", "schema filter"],
+)
+def test_a_contract_that_says_so_publishes_or_drops_undeclared_columns(contract, port, published, instance, store):
+    result = materialize(ledger_of(contract, **port), instance)
+
+    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+    frame, _ = store.read("ledger.entries", 1)
+    assert list(frame.columns) == published

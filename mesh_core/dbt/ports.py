@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtProject
 
-from mesh_core.contracts import Access
+from mesh_core.contracts import Access, Strictness
 from mesh_core.dbt.project import dbt_cli, write_profile
 from mesh_core.dbt.publish import build_and_publish
 from mesh_core.dbt.sources import pin_sources, source_keys
@@ -50,6 +50,8 @@ class DbtPort:
         previous: Older majors still served to pinned consumers, each until its deprecation date.
         tags: Dagster tags for discovery (``{"tier": "gold"}``).
         glossary: Business terms this product uses, with their definitions.
+        strict: Columns the contract does not declare: refused (``True``), dropped
+            (``"filter"``) or published (``False``), as for ``Domain.output_port``.
 
     Example:
         >>> DbtPort(Payouts, "2.0.0", previous=[PreviousMajor("1.0.0", PayoutsV1, adapt=to_v1,  # doctest: +SKIP
@@ -65,6 +67,7 @@ class DbtPort:
     previous: Sequence[PreviousMajor] = ()
     tags: Mapping[str, str] | None = None
     glossary: Mapping[str, str] | None = None
+    strict: Strictness | None = None
 
 
 def dbt_ports(
@@ -98,7 +101,7 @@ def dbt_ports(
         for unique_id, node in manifest["sources"].items()
         if node["source_name"] == source_name
     }
-    keys = source_keys(domain, sources, source_nodes)
+    keys = source_keys(domain, sources, source_nodes, declared_in)
     translator = Translator(domain, {source_nodes[name]: key for name, key in keys.items()})
     specs, dbt_checks = dbt_specs(manifest, translator, project)
     port_specs: dict[dg.AssetKey, OutputPortSpec] = {}

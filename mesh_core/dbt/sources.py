@@ -17,10 +17,14 @@ from mesh_core.store import PortStore
 SOURCE_SCHEMA = "mesh_inputs"
 
 
-def source_keys(domain: Domain, sources: Mapping[str, Any], source_nodes: dict[str, str]) -> dict[str, dg.AssetKey]:
+def source_keys(
+    domain: Domain, sources: Mapping[str, Any], source_nodes: dict[str, str], declared_in: str
+) -> dict[str, dg.AssetKey]:
     """Each source table's asset key: its input port's, or its local asset's."""
     keys = {}
     for table, spec in sources.items():
+        if isinstance(spec, InputPort):
+            spec.check(domain=domain.name, port=None, file=declared_in)
         if table not in source_nodes:
             raise DefinitionError(f"dbt source table '{table}' is not declared in the project's sources",
                                   domain=domain.name)

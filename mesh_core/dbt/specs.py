@@ -98,6 +98,7 @@ def port_spec(
         previous=port.previous,
         tags=port.tags,
         glossary=port.glossary,
+        strict=port.strict,
         file=declared_in,
     )
     schema_file = Path(project.project_dir) / node["original_file_path"]

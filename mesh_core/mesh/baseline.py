@@ -13,6 +13,7 @@ from typing import Any
 from mesh_core.errors import MeshError, WorkspaceError
 from mesh_core.mesh.manifests import load_manifests
 from mesh_core.mesh.workspace import load_workspace
+from mesh_core.semver import parse_version
 
 REGISTRY_DIR = "contracts"
 
@@ -43,7 +44,7 @@ def registry_ports(registry: Path) -> dict[str, dict[str, Any]]:
         except ValueError as error:
             raise MeshError(f"registry entry is not JSON: {error}", file=path) from None
         current = newest.get(entry["port_id"])
-        if current is None or _version_key(entry["version"]) > _version_key(current["version"]):
+        if current is None or _newer(entry, current, path):
             newest[entry["port_id"]] = {**entry, "id": entry["port_id"], "file": str(path)}
     return newest
 
@@ -75,5 +76,8 @@ def _git_bytes(args: list[str], cwd: Path) -> bytes:
     return done.stdout
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("-")[0].split("+")[0].split("."))
+def _newer(entry: dict[str, Any], current: dict[str, Any], path: Path) -> bool:
+    try:
+        return parse_version(entry["version"]) > parse_version(current["version"])
+    except MeshError as error:
+        raise MeshError(error.message, port=entry["port_id"], file=path) from None

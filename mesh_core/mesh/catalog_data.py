@@ -8,10 +8,14 @@ from typing import Any
 import yaml
 
 from mesh_core.mesh.graph import MeshGraph
-from mesh_core.metadata import port_links
+from mesh_core.mesh.validate import served_majors
+from mesh_core.metadata import contract_id, port_links
+from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
 
 CATALOG_VERSION = 1
+ODCS_API_VERSION = "v3.2.0"
+ODPS_API_VERSION = "v1.0.0"
 _LOGICAL_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string", "string": "string",
                   "datetime": "timestamp", "date": "date"}
 
@@ -27,12 +31,14 @@ def catalog_document(
             "id": port_id,
             "domain": port["domain"],
             "version": port["version"],
+            "major": semver_major(port["version"], port=port_id),
             "access": port["access"],
             "allowed_consumers": port["consumers"],
             "owner": port.get("owner"),
             "tags": port.get("tags", {}),
             "description": port.get("description") or "",
             "freshness_seconds": port.get("freshness_seconds"),
+            "strict": port["contract"]["strict"],
             "previous_majors": [
                 {"version": p["version"], "deprecation_date": p["deprecation_date"]} for p in port.get("previous_majors", [])
             ],
@@ -63,22 +69,42 @@ def catalog_document(
     }
 
 
-def odcs_yaml(product: dict[str, Any]) -> str:
-    """One port's contract as an Open Data Contract Standard v3 document."""
+def odps_path(domain: str) -> str:
+    """Where, in the catalog, one domain's data product document is; linters look for ``*.odps.yaml``."""
+    return f"odps/{domain}.odps.yaml"
+
+
+def served_versions(port: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every version a port serves, newest major first: major, version, contract document and deprecation date."""
+    return [
+        {"major": major, "version": entry.get("version", port["version"]), "contract": entry["contract"],
+         "deprecation_date": entry["deprecation_date"]}
+        for major, entry in sorted(served_majors(port).items(), reverse=True)
+    ]
+
+
+def odcs_yaml(port_id: str, port: dict[str, Any], served: dict[str, Any]) -> str:
+    """One served version of a port's contract as an Open Data Contract Standard document.
+
+    It declares ``ODCS_API_VERSION``, the version of the ``open-data-contract-standard``
+    model that writes it, whose schema allows every logical type used here.
+    """
     from open_data_contract_standard.model import (
-        Description, OpenDataContractStandard, SchemaObject, SchemaProperty, ServiceLevelAgreementProperty,
+        CustomProperty, Description, OpenDataContractStandard, SchemaObject, SchemaProperty,
+        ServiceLevelAgreementProperty,
     )
 
-    domain, name = product["id"].split(".")
+    domain, name = port_id.split(".")
+    deprecation_date = served["deprecation_date"]
     contract = OpenDataContractStandard(
-        apiVersion="v3.0.2",
+        apiVersion=ODCS_API_VERSION,
         kind="DataContract",
-        id=f"{product['id']}-{product['version']}",
-        name=product["id"],
-        version=product["version"],
-        status="active",
+        id=contract_id(port_id, served["version"]),
+        name=port_id,
+        version=served["version"],
+        status="deprecated" if deprecation_date else "active",
         domain=domain,
-        description=Description(purpose=product["description"] or None),
+        description=Description(purpose=port.get("description") or None),
         schema=[  # the model's alias for its schema_ field
             SchemaObject(
                 name=name,
@@ -86,7 +112,7 @@ def odcs_yaml(product: dict[str, Any]) -> str:
                 physicalType="table",
                 properties=[
                     SchemaProperty(
-                        name=column["name"],
+                        name=column_name,
                         physicalType=column["dtype"],
                         logicalType=_logical_type(column["dtype"]),
                         required=not column["nullable"],
@@ -94,45 +120,73 @@ def odcs_yaml(product: dict[str, Any]) -> str:
                         description=column["description"] or None,
                         classification="pii" if column["pii"] else None,
                     )
-                    for column in product["columns"]
+                    for column_name, column in served["contract"]["columns"].items()
                 ],
             )
         ],
         slaProperties=(
-            [ServiceLevelAgreementProperty(property="freshness", value=product["freshness_seconds"], unit="s")]
-            if product.get("freshness_seconds") else None
+            [ServiceLevelAgreementProperty(property="freshness", value=port["freshness_seconds"], unit="s")]
+            if port.get("freshness_seconds") else None
+        ),
+        customProperties=(
+            [CustomProperty(property="deprecationDate", value=deprecation_date)] if deprecation_date else None
         ),
     )
     return contract.to_yaml()
 
 
-def odps_yaml(domain: dict[str, Any], products: dict[str, dict[str, Any]]) -> str:
-    """One domain as an Open Data Product Standard document, with its input and output ports."""
-    document = {
-        "apiVersion": "v1.0.0",
+def odps_yaml(domain: dict[str, Any], graph: MeshGraph) -> str:
+    """One domain as an Open Data Product Standard document, with its input and output ports.
+
+    An output port is listed once per version it serves; an input port names the
+    contract of the major the domain pins, so every ``contractId`` is a file in ``odcs/``.
+    """
+    output_ports = [
+        {"name": port_id, "version": served["version"], "description": graph.ports[port_id].get("description") or "",
+         "contractId": contract_id(port_id, served["version"]), "type": "tables",
+         **({"customProperties": [{"property": "deprecationDate", "value": served["deprecation_date"]}]}
+            if served["deprecation_date"] else {})}
+        for port_id in domain["products"]
+        for served in served_versions(graph.ports[port_id])
+    ]
+    document: dict[str, Any] = {
+        "apiVersion": ODPS_API_VERSION,
         "kind": "DataProduct",
         "id": domain["name"],
         "name": domain["name"],
         "domain": domain["name"],
         "status": "active",
         "description": {"purpose": domain["description"]},
-        "team": [{"username": domain["owner"], "role": "owner"}],
-        "inputPorts": [
-            {"name": port_id, "version": products[port_id]["version"] if port_id in products else "",
-             "contractId": f"{port_id}-{products[port_id]['version']}" if port_id in products else ""}
-            for port_id in domain["inputs"]
-        ],
-        "outputPorts": [
-            {"name": port_id, "version": products[port_id]["version"], "description": products[port_id]["description"],
-             "contractId": f"{port_id}-{products[port_id]['version']}", "type": "tables"}
-            for port_id in domain["products"]
-        ],
+        **({"team": _team(domain["owner"])} if domain["owner"] else {}),
+        "inputPorts": [_input_port(graph, port_id, major) for port_id, major in _pins(graph, domain["name"])],
+        "outputPorts": output_ports,
     }
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def _team(owner: str) -> dict[str, Any]:
+    """ODPS's team object: a Dagster ``team:`` owner names the team, any other owner is its member."""
+    if owner.startswith("team:"):
+        return {"name": owner.removeprefix("team:")}
+    return {"members": [{"username": owner, "role": "owner"}]}
+
+
+def _pins(graph: MeshGraph, domain: str) -> list[tuple[str, int]]:
+    """The (port id, major) pairs a domain reads from other domains."""
+    return sorted({(read.port_id, read.major) for read in graph.reads
+                   if read.consumer_domain == domain and read.port_id.split(".")[0] != domain})
+
+
+def _input_port(graph: MeshGraph, port_id: str, major: int) -> dict[str, str]:
+    served = [s for s in served_versions(graph.ports[port_id]) if s["major"] == major] if port_id in graph.ports else []
+    if not served:  # `mesh validate` reports the pin; there is no contract to name
+        return {"name": port_id, "version": str(major), "contractId": ""}
+    return {"name": port_id, "version": served[0]["version"], "contractId": contract_id(port_id, served[0]["version"])}
+
+
 def _logical_type(dtype: str) -> str:
+    name = dtype.lower().removeprefix("u")  # pandas' nullable Int64, Float64 and unsigned uint8 are numbers too
     for prefix, logical in _LOGICAL_TYPES.items():
-        if dtype.startswith(prefix):
+        if name.startswith(prefix):
             return logical
     return "object"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -11,19 +12,37 @@ from typing import Any
 import jinja2
 import networkx as nx
 
-from mesh_core.mesh.catalog_data import catalog_document, odcs_yaml, odps_yaml
+from mesh_core.mesh.catalog_data import (
+    catalog_document, odcs_yaml, odps_path, odps_yaml, served_versions,
+)
 from mesh_core.mesh.graph import MeshGraph
+from mesh_core.metadata import contract_path
+from mesh_core.settings import MeshSettings
 
 ASSETS = Path(__file__).parent / "catalog_assets"
 _NODE_W, _NODE_H, _GAP_X, _GAP_Y = 180, 36, 60, 20
 _TOP = 30  # room above the nodes for edges that skip a layer
 
 
+@dataclass(frozen=True)
+class Site:
+    """A written catalog: its document and every file written, relative to the output folder."""
+
+    catalog: dict[str, Any]
+    files: list[str]
+
+
 def build_site(
     graph: MeshGraph, manifests: list[dict[str, Any]], out: Path, statuses: dict[str, dict[str, Any]] | None
-) -> dict[str, Any]:
-    """Write the site and machine-readable files to ``out``; return the catalog document."""
+) -> Site:
+    """Write the site and machine-readable files to ``out``.
+
+    Links into the catalog itself (``MESH_CATALOG_URL``) become relative on the pages, so
+    the site works from disk; catalog.json keeps them absolute.
+    """
     catalog = catalog_document(graph, manifests, statuses)
+    catalog_url = MeshSettings.from_env().catalog_url
+    written: list[Path] = []
     for product in catalog["products"]:
         product["status_label"] = _status_label(product["status"])
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS), autoescape=True, undefined=jinja2.StrictUndefined)
@@ -37,21 +56,26 @@ def build_site(
         "access": sorted({p["access"] for p in products.values()}),
         "status": sorted({p["status_label"] for p in products.values()}),
     }
-    _write(out / "index.html", env.get_template("index.html.j2").render(
+    _write(written, out / "index.html", env.get_template("index.html.j2").render(
         root="", products=list(products.values()), domains=catalog["domains"], filters=filters,
         generated_at=catalog["generated_at"],
     ))
     for port_id, product in products.items():
-        _write(out / "products" / f"{port_id}.html", env.get_template("product.html.j2").render(
-            root="../", p=product, lineage_svg=lineage_svg(graph, port_id),
+        page = {**product, "links": _relative_links(product["links"], catalog_url, "../")}
+        _write(written, out / "products" / f"{port_id}.html", env.get_template("product.html.j2").render(
+            root="../", p=page, lineage_svg=lineage_svg(graph, port_id),
         ))
-        _write(out / "odcs" / f"{port_id}.yaml", odcs_yaml(product))
+        for served in served_versions(graph.ports[port_id]):
+            _write(written, out / contract_path(port_id, served["version"]),
+                   odcs_yaml(port_id, graph.ports[port_id], served))
     for domain in catalog["domains"]:
-        _write(out / "domains" / f"{domain['name']}.html", env.get_template("domain.html.j2").render(root="../", d=domain))
-        _write(out / "odps" / f"{domain['name']}.yaml", odps_yaml(domain, products))
-    _write(out / "catalog.json", json.dumps(catalog, indent=2, sort_keys=True, default=str))
-    shutil.copy(ASSETS / "catalog.schema.json", out / "catalog.schema.json")
-    return catalog
+        page = {**domain, "links": _relative_links(domain["links"], catalog_url, "../")}
+        _write(written, out / "domains" / f"{domain['name']}.html",
+               env.get_template("domain.html.j2").render(root="../", d=page))
+        _write(written, out / odps_path(domain["name"]), odps_yaml(domain, graph))
+    _write(written, out / "catalog.json", json.dumps(catalog, indent=2, sort_keys=True, default=str))
+    written.append(Path(shutil.copy(ASSETS / "catalog.schema.json", out / "catalog.schema.json")))
+    return Site(catalog, sorted(path.relative_to(out).as_posix() for path in written))
 
 
 def lineage_svg(graph: MeshGraph, port_id: str) -> str:
@@ -103,5 +127,12 @@ def _status_label(status: dict[str, Any] | None) -> str:
     return "stale" if status["stale"] else "ok"
 
 
-def _write(path: Path, text: str) -> None:
+def _relative_links(links: dict[str, str], catalog_url: str, root: str) -> dict[str, str]:
+    """Links into the catalog, made relative to a page ``root`` away from the site's top."""
+    prefix = catalog_url + "/"
+    return {name: root + url.removeprefix(prefix) if url.startswith(prefix) else url for name, url in links.items()}
+
+
+def _write(written: list[Path], path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
+    written.append(path)

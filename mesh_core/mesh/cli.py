@@ -22,25 +22,40 @@ from mesh_core.mesh.workspace import Location, load_workspace
 from mesh_core.settings import MeshSettings
 
 FORMATS = click.Choice(["text", "json"])
+_CHECK_WORDS = {True: "ok", False: "FAILED", None: "not evaluated"}
 
 
 @dataclass
 class Mesh:
-    """What every command works on: the workspace, its manifests and their graph."""
+    """What every command works on: the workspace, its settings, its manifests and their graph."""
 
     workspace: Path
+    settings: MeshSettings
     locations: list[Location]
     manifests: list[dict]
     graph: MeshGraph
 
 
 def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
-    """Load every location's manifest (cached) and build the graph."""
+    """Load every location's manifest (cached) and build the graph.
+
+    ``MESH_HOME`` is resolved against the folder of ``workspace``, once, for every location.
+    When stderr is a terminal, a transient progress bar shows the locations while they load.
+    """
+    from mesh_core.mesh.progress import LoadProgress
+
     locations = load_workspace(workspace)
-    manifests = load_manifests(locations, MeshSettings.from_env().home, refresh=refresh)
+    settings = MeshSettings.from_env(workspace_root=workspace.absolute().parent)
+    progress = LoadProgress(live=sys.stderr.isatty())
+    try:
+        manifests = load_manifests(
+            locations, settings.home, refresh=refresh, on_start=progress.start, on_loaded=progress.loaded
+        )
+    finally:
+        progress.close()
     with paused_gc():
         graph = MeshGraph.from_manifests(manifests)
-    return Mesh(workspace, locations, manifests, graph)
+    return Mesh(workspace, settings, locations, manifests, graph)
 
 
 def _instance_statuses(mesh: Mesh, now) -> list | None:
@@ -199,18 +214,29 @@ def diff(workspace: Path, base: str | None, fmt: str) -> None:
 
 @main.command()
 @workspace_option
-def publish(workspace: Path) -> None:
-    """Write every port's current contract to the registry (contracts/), to commit with the code."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def publish(workspace: Path, fmt: str) -> None:
+    """Write every port's current contract to the registry (contracts/), to commit with the code.
+
+    Exits 1 when a version is already published with a different contract.
+    """
     from mesh_core.mesh.baseline import registry_path
     from mesh_core.mesh.diff import publish_registry
 
     mesh = load_mesh(workspace)
-    written, conflicts = publish_registry(mesh.graph.ports, registry_path(workspace))
-    for path in written:
-        click.echo(f"wrote {path}")
-    for conflict in conflicts:
-        click.echo(f"error: {conflict}; bump the version", err=True)
-    click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
+    registry = registry_path(workspace)
+    written, conflicts = publish_registry(mesh.graph.ports, registry)
+    if fmt == "json":
+        click.echo(render.as_json({
+            "registry": str(registry), "written": [str(path) for path in written], "conflicts": conflicts,
+            "ok": not conflicts,
+        }))
+    else:
+        for path in written:
+            click.echo(f"wrote {path}")
+        for conflict in conflicts:
+            click.echo(f"error: {conflict}; bump the version", err=True)
+        click.echo(f"{len(written)} contract version(s) written, {len(conflicts)} conflict(s)")
     sys.exit(1 if conflicts else 0)
 
 
@@ -230,7 +256,8 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
         runs = run_mesh(
-            mesh.graph, mesh.locations, targets, env=env, on_stage=progress.stage, on_port=progress.port
+            mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
+            on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
         )
     finally:
         progress.close()
@@ -259,7 +286,7 @@ def status(workspace: Path, fmt: str, now_) -> None:
         click.echo(render.as_json({"now": now.isoformat(), "products": [s.to_dict() for s in statuses]}))
     else:
         for s in statuses:
-            checks = ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in sorted(s.checks.items())) or "no checks run"
+            checks = ", ".join(f"{name} {_CHECK_WORDS[ok]}" for name, ok in sorted(s.checks.items())) or "no checks run"
             stale = f"; stale: {', '.join(s.stale)}" if s.stale else ""
             click.echo(
                 f"{s.port_id}: {'FAILING' if s.failing else 'ok'}; published {s.published_at or 'never'}"
@@ -271,8 +298,9 @@ def status(workspace: Path, fmt: str, now_) -> None:
 @main.command()
 @workspace_option
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
-def catalog(workspace: Path, out: Path) -> None:
-    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port."""
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def catalog(workspace: Path, out: Path, fmt: str) -> None:
+    """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port version."""
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
@@ -280,6 +308,19 @@ def catalog(workspace: Path, out: Path) -> None:
     mesh = load_mesh(workspace)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
-    built = build_site(mesh.graph, mesh.manifests, out, statuses)
-    source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
-    click.echo(f"wrote {len(built['products'])} products in {len(built['domains'])} domains to {out} {source}")
+    try:
+        site = build_site(mesh.graph, mesh.manifests, out, statuses)
+    except OSError as error:
+        raise MeshError(f"cannot write the catalog to {out}: {error.strerror}", file=error.filename) from error
+    if fmt == "json":
+        click.echo(render.as_json({
+            "out": str(out.absolute()),
+            "products": [p["id"] for p in site.catalog["products"]],
+            "domains": [d["name"] for d in site.catalog["domains"]],
+            "with_status": statuses is not None,
+            "files": site.files,
+        }))
+    else:
+        source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
+        counts = f"{len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains"
+        click.echo(f"wrote {counts} to {out} {source}")

@@ -11,6 +11,7 @@ from mesh_core.errors import MeshError
 from mesh_core.mesh.baseline import ports_at_ref
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.validate import served_majors
+from mesh_core.semver import semver_major
 
 
 def load_changed_contract(change: str, port_id: str, workspace: Path) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def classify_change(graph: MeshGraph, port_id: str, changed: dict[str, Any]) -> 
     """A verdict for every port downstream of ``port_id``: ``breaks: ...``, ``not broken`` or ``affected via ...``."""
     current = graph.ports[port_id]
     new_version = changed.get("version") or current["version"]
-    new_major = int(new_version.split(".")[0])
+    new_major = semver_major(new_version, port=port_id)
     served = served_majors({**changed, "version": new_version})
     breaking = [str(c) for c in diff_schemas(current["contract"], changed["contract"]) if c.breaking]
     verdicts: dict[str, str] = {}

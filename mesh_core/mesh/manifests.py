@@ -2,7 +2,8 @@
 
 The cache key covers the location's entry, its interpreter, the files under its
 working directory and the location wing of mesh_core itself, so a second run with no
-changes does not import any domain.
+changes does not import any domain. A damaged cache entry is stale, and a cache that
+cannot be written is skipped: the cache never fails a command.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import mesh_core
 from mesh_core.errors import WorkspaceError
-from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir
+from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir, read_cached_manifest, write_cached_manifest
 from mesh_core.mesh.workspace import Location, run_in_location
 
 _SOURCE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".toml", ".json", ".csv", ".cfg"}
@@ -27,26 +28,45 @@ _SKIPPED_DIRS = {"__pycache__", ".venv", "venv", "target", "logs", ".mesh", ".gi
 LOAD_TIMEOUT_S = 300
 
 
-def load_manifests(locations: list[Location], home: Path, *, refresh: bool = False) -> list[dict[str, Any]]:
+def load_manifests(
+    locations: list[Location],
+    home: Path,
+    *,
+    refresh: bool = False,
+    on_start: Callable[[list[str]], None] = lambda _: None,
+    on_loaded: Callable[[str], None] = lambda _: None,
+) -> list[dict[str, Any]]:
     """The manifest of every location, from the cache where its sources have not changed.
+
+    ``on_start`` gets the names of the locations about to load in subprocesses (only when
+    there are any), and ``on_loaded`` each name as its subprocess ends.
 
     Raises:
         WorkspaceError: naming every location that failed to load, with its error.
     """
     cache = manifests_dir(home)
-    cache.mkdir(parents=True, exist_ok=True)
     core_key = _tree_hash(Path(mesh_core.__file__).parent, skip={"mesh"})
     keys = {location.name: _cache_key(location, core_key) for location in locations}
     with paused_gc():
-        cached = {} if refresh else {loc.name: _read_cached(cache, loc, keys[loc.name]) for loc in locations}
+        cached = {} if refresh else {
+            loc.name: read_cached_manifest(cache / f"{loc.name}.json", keys[loc.name]) for loc in locations
+        }
     stale = [location for location in locations if cached.get(location.name) is None]
+    if stale:
+        on_start([location.name for location in stale])
+
+    def load(location: Location) -> dict[str, Any] | str:
+        result = _load_in_subprocess(location, home)
+        on_loaded(location.name)
+        return result
+
     with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
-        loaded = dict(zip([loc.name for loc in stale], pool.map(_load_in_subprocess, stale)))
+        loaded = dict(zip([loc.name for loc in stale], pool.map(load, stale)))
     failures = [f"{name}: {result}" for name, result in loaded.items() if isinstance(result, str)]
     if failures:
         raise WorkspaceError("cannot load location(s):\n  " + "\n  ".join(failures))
     for name, manifest in loaded.items():
-        _write_cached(cache / f"{name}.json", {**manifest, "cache_key": keys[name]})
+        _cache(cache, name, manifest, keys[name])
         cached[name] = manifest
     return [cached[location.name] for location in locations]
 
@@ -67,9 +87,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load_in_subprocess(location: Location) -> dict[str, Any] | str:
+def _load_in_subprocess(location: Location, home: Path) -> dict[str, Any] | str:
     """The manifest, or an error message."""
-    return run_in_location(location, "mesh_core.manifest", ["--location", location.name], timeout_s=LOAD_TIMEOUT_S)
+    return run_in_location(
+        location, "mesh_core.manifest", ["--location", location.name], home=home, timeout_s=LOAD_TIMEOUT_S
+    )
 
 
 def _cache_key(location: Location, core_key: str) -> str:
@@ -97,18 +119,10 @@ def _tree_hash(root: Path, skip: set[str] = frozenset()) -> str:
     return digest.hexdigest()
 
 
-def _read_cached(cache: Path, location: Location, key: str) -> dict[str, Any] | None:
-    path = cache / f"{location.name}.json"
+def _cache(cache: Path, name: str, manifest: dict[str, Any], key: str) -> None:
+    """Cache a fresh manifest; if the folder cannot take it, the next command loads the location again."""
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if manifest.pop("cache_key", None) != key:
-        return None
-    return manifest
-
-
-def _write_cached(path: Path, manifest: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(temporary, path)
+        cache.mkdir(parents=True, exist_ok=True)
+        write_cached_manifest(cache / f"{name}.json", manifest, key)
+    except OSError:
+        pass

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.workspace import Location, run_in_location
+from mesh_core.settings import MeshSettings
 
 RUN_TIMEOUT_S = 3600
 
@@ -60,11 +62,17 @@ def run_mesh(
     locations: list[Location],
     targets: set[str],
     *,
+    settings: MeshSettings,
     env: str | None = None,
     on_stage: Callable[[int, int, list[PortRun]], None] = lambda *_: None,
     on_port: Callable[[PortRun], None] = lambda _: None,
+    on_activity: Callable[[str, str], None] = lambda *_: None,
 ) -> list[PortRun]:
-    """Materialize ``targets`` stage by stage; a failure skips everything downstream of it."""
+    """Materialize ``targets`` stage by stage; a failure skips everything downstream of it.
+
+    Every location process works on the store at ``settings.home``, in ``env`` (default
+    ``settings.env``). ``on_activity`` gets a location's name and each line it prints.
+    """
     by_name = {location.name: location for location in locations}
     stages = graph.plan(targets)
     runs = {
@@ -73,7 +81,7 @@ def run_mesh(
         for port_id in stage
     }
     mesh_run = uuid.uuid4().hex[:12]
-    environment = {**os.environ, **({"MESH_ENV": env} if env else {})}
+    environment = {"MESH_ENV": env or settings.env}
     instance_ready = False  # once a location has published, its process has created the instance's storage
     for number, stage in enumerate(stages, start=1):
         ready, skipped = [], []
@@ -93,7 +101,10 @@ def run_mesh(
         groups: dict[str, list[PortRun]] = {}
         for run in ready:
             groups.setdefault(run.location, []).append(run)
-        jobs = [(by_name[name], group, graph, mesh_run, environment) for name, group in groups.items()]
+        jobs = [
+            (by_name[name], group, graph, mesh_run, settings.home, environment, on_activity)
+            for name, group in groups.items()
+        ]
         if len(jobs) > 1 and not instance_ready:
             _prepare_instance()
             instance_ready = True
@@ -117,15 +128,44 @@ def _prepare_instance() -> None:
             pass
 
 
+def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:
+    """Mark failed the runs that a location process left in progress when it died (killed or timed out).
+
+    Its runs execute inside that process, so no code server or run monitor sees it die: without
+    this they would stay STARTED in the instance until the daemon's maximum run time.
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        return  # the runner used a throwaway instance
+    import dagster as dg
+
+    in_progress = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(
+            dg.RunsFilter(tags={"mesh/run": mesh_run, "mesh/location": location}, statuses=in_progress)
+        )
+        for record in records:
+            instance.report_run_failed(
+                record.dagster_run, f"mesh run: the process of location {location} ended before its run did: {reason}"
+            )
+
+
 def _run_location(
-    location: Location, group: list[PortRun], graph: MeshGraph, mesh_run: str, environment: dict[str, str]
+    location: Location,
+    group: list[PortRun],
+    graph: MeshGraph,
+    mesh_run: str,
+    home: Path,
+    environment: dict[str, str],
+    on_activity: Callable[[str, str], None],
 ) -> list[PortRun]:
     keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
     outcome = run_in_location(
-        location, "mesh_core.runner", ["--select", keys, "--tag", f"mesh/run={mesh_run}"],
-        timeout_s=RUN_TIMEOUT_S, env=environment,
+        location, "mesh_core.runner",
+        ["--select", keys, "--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={location.name}"],
+        home=home, timeout_s=RUN_TIMEOUT_S, env=environment, on_line=lambda line: on_activity(location.name, line),
     )
     if isinstance(outcome, str):
+        _fail_abandoned_runs(mesh_run, location.name, outcome)
         for run in group:
             run.status, run.error = "failed", outcome
         return group

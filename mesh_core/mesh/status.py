@@ -20,7 +20,7 @@ class ProductStatus:
     port_id: str
     published_at: str | None = None
     snapshot_id: str | None = None
-    checks: dict[str, bool] = field(default_factory=dict)
+    checks: dict[str, bool | None] = field(default_factory=dict)  # None: planned, not evaluated
     freshness: str = "n/a"  # pass | warn | fail | n/a (no SLA)
     age_s: float | None = None
     sla_s: float | None = None
@@ -28,8 +28,8 @@ class ProductStatus:
 
     @property
     def failing(self) -> bool:
-        """An SLA violated or a check failing."""
-        return self.freshness == "fail" or not all(self.checks.values())
+        """An SLA violated or a check failing (a check not evaluated is not failing)."""
+        return self.freshness == "fail" or any(passed is False for passed in self.checks.values())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -51,8 +51,8 @@ def _status(port_id: str, port: dict[str, Any], latest: dict[str, Any], instance
     for check in port.get("checks", []):
         history = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(key, check), limit=1)
         evaluation = history[0].event.dagster_event.event_specific_data if history and history[0].event else None
-        if evaluation is not None:
-            status.checks[check] = bool(evaluation.passed)
+        if evaluation is not None:  # a run that failed before the check ran leaves it only planned
+            status.checks[check] = bool(evaluation.passed) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
     event = latest.get(port_id)
     if event is None:
         status.freshness = "fail" if status.sla_s else "n/a"

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
+from mesh_core.access import may_consume
 from mesh_core.compat import unmet_expectations
 from mesh_core.mesh.graph import MeshGraph, Read
+from mesh_core.semver import semver_major
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ def validate(graph: MeshGraph, today: date) -> list[Problem]:
 
 def served_majors(port: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """Every major a port serves: the current one and each previous major, with its contract."""
-    served = {int(port["version"].split(".")[0]): {"contract": port["contract"], "deprecation_date": None}}
+    current = semver_major(port["version"], domain=port.get("domain"), port=port.get("id"))
+    served = {current: {"contract": port["contract"], "deprecation_date": None}}
     for previous in port.get("previous_majors", []):
         served[int(previous["major"])] = previous
     return served
@@ -50,14 +53,10 @@ def _read_problems(graph: MeshGraph, read: Read, today: date) -> list[Problem]:
         hint = f"; did you mean {close[0]}?" if close else ""
         return [Problem("error", message=f"input {read.port_id} names no existing port{hint}", **where)]
     problems = []
-    producer_domain = producer["domain"]
-    if producer_domain != read.consumer_domain:
-        access = producer["access"]
-        if access == "private" or (access == "restricted" and read.consumer_domain not in producer["consumers"]):
-            allowed = f" (allowed: {', '.join(producer['consumers'])})" if access == "restricted" else ""
-            problems.append(
-                Problem("error", message=f"reads {read.port_id}, whose access is {access}{allowed}", **where)
-            )
+    access = producer["access"]
+    if not may_consume(read.consumer_domain, producer=producer["domain"], access=access, consumers=producer["consumers"]):
+        allowed = f" (allowed: {', '.join(producer['consumers'])})" if access == "restricted" else ""
+        problems.append(Problem("error", message=f"reads {read.port_id}, whose access is {access}{allowed}", **where))
     served = served_majors(producer).get(read.major)
     if served is None:
         majors = sorted(served_majors(producer))

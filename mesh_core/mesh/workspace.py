@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
 from mesh_core.errors import WorkspaceError
 
 _MODULE_KEYS = {"python_module": "module_name", "python_package": "package_name"}
+_READER_GRACE_S = 30  # how long output may still drain after the process ends
 
 
 @dataclass(frozen=True)
@@ -29,30 +33,74 @@ class Location:
 
 
 def run_in_location(
-    location: Location, tool: str, args: list[str], *, timeout_s: float, env: dict[str, str] | None = None
+    location: Location,
+    tool: str,
+    args: list[str],
+    *,
+    home: Path,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any] | str:
     """Run ``python -m <tool>`` in the location's interpreter and working directory.
 
-    The tool writes its JSON result to ``--out``. Returns that result, or a one-line
-    error: the tool's last stderr line, a timeout, or a missing interpreter.
+    The process gets this one's environment plus ``env``, with ``home`` as an absolute
+    ``MESH_HOME``: a location starts in its own folder, where a relative one would
+    name another store. Each line it prints goes to ``on_line`` as it comes. The tool
+    writes its JSON result to ``--out``. Returns that result, or a one-line error: the
+    tool's last stderr line, a timeout, or a missing interpreter.
     """
+    environment = {**os.environ, **(env or {}), "MESH_HOME": str(home.absolute()), "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
         out = Path(folder) / "result.json"
         command = [location.executable, "-m", tool, "--module", location.module, *args, "--out", str(out)]
         if location.attribute:
             command += ["--attribute", location.attribute]
         try:
-            done = subprocess.run(
-                command, cwd=location.working_directory, env=env, capture_output=True, text=True, timeout=timeout_s
-            )
+            code, stderr = _follow(command, location.working_directory, environment, timeout_s, on_line)
         except FileNotFoundError:
             return f"executable_path {location.executable} does not exist"
         except subprocess.TimeoutExpired:
             return f"location {location.name} did not finish within {timeout_s}s"
-        if done.returncode != 0 or not out.exists():
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            return lines[-1] if lines else f"exited with code {done.returncode}"
+        if code != 0 or not out.exists():
+            lines = [line.strip() for line in stderr if line.strip()]
+            return lines[-1] if lines else f"exited with code {code}"
         return json.loads(out.read_text())
+
+
+def _follow(
+    command: list[str], cwd: Path, env: dict[str, str], timeout_s: float, on_line: Callable[[str], None]
+) -> tuple[int, list[str]]:
+    """Run ``command``, handing each stdout and stderr line to ``on_line``; its exit code and stderr lines.
+
+    Raises:
+        subprocess.TimeoutExpired: after killing it, when it runs longer than ``timeout_s``.
+    """
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+    stderr: list[str] = []
+
+    def read(stream: IO[str], keep: list[str] | None) -> None:
+        for line in stream:
+            if keep is not None:
+                keep.append(line)
+            on_line(line.rstrip("\n"))
+
+    readers = [threading.Thread(target=read, args=(process.stdout, None), daemon=True),
+               threading.Thread(target=read, args=(process.stderr, stderr), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=_READER_GRACE_S)
+    return process.returncode, stderr
 
 
 def load_workspace(path: str | Path) -> list[Location]:

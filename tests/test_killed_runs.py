@@ -1,0 +1,118 @@
+"""A run whose process is killed ends FAILURE in the instance instead of staying STARTED forever.
+
+The run is the sleepy fixture location's one port, which sleeps until it is killed. Every
+process a test starts runs in a temporary DAGSTER_HOME (with the repository's dagster.yaml)
+and MESH_HOME, and is stopped by the test; nothing binds beyond loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from conftest import REPO
+from meshkit import MESH
+
+SLEEPY = REPO / "tests" / "fixtures" / "sleepy"
+DEADLINE_S = 240
+
+
+@pytest.fixture
+def daemon_workspace() -> list[str]:
+    """The daemon loads only the sleepy location: run monitoring needs no more."""
+    return ["-m", "sleepy_domain", "-d", str(SLEEPY)]
+
+
+def _run_status(dagster_home: Path) -> tuple[str, dg.DagsterRunStatus] | None:
+    """The id and status of the instance's only run, or None before it is created."""
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.get_run_records()
+        assert len(records) <= 1, "the test starts one run"
+        return (records[0].dagster_run.run_id, records[0].dagster_run.status) if records else None
+
+
+def _wait_for_status(dagster_home: Path, status: dg.DagsterRunStatus, deadline: float, watched: subprocess.Popen) -> str:
+    """Wait until the only run has ``status``, while ``watched`` (the process that should keep going) lives."""
+    while time.monotonic() < deadline:
+        seen = _run_status(dagster_home)
+        if seen is not None and seen[1] == status:
+            return seen[0]
+        assert watched.poll() is None, f"process {watched.args[:3]} exited early with {watched.returncode}; run: {seen}"
+        time.sleep(0.5)
+    pytest.fail(f"the run did not reach {status.value} within {DEADLINE_S}s: {_run_status(dagster_home)}")
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.daemon
+def test_the_shipped_instance_fails_a_killed_run_that_nothing_watched(request, dagster_home, daemon_env, tmp_path):
+    """A run killed while no daemon ran (a stopped `dagster dev`, a killed `mesh run`) is failed by run
+    monitoring once the daemon runs, after the run's maximum run time (shortened here by its tag)."""
+    settings = yaml.safe_load((REPO / "dagster.yaml").read_text())["run_monitoring"]
+    assert settings["enabled"] is True and settings["max_runtime_seconds"] > 0
+    deadline = time.monotonic() + DEADLINE_S
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mesh_core.runner", "--module", "sleepy_domain", "--select", "sleepy/naps",
+         "--tag", "dagster/max_runtime=1", "--out", str(tmp_path / "outcome.json")],
+        cwd=SLEEPY, env=daemon_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, deadline, worker)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    time.sleep(2)
+    assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.STARTED), "nothing but the daemon fails it"
+
+    daemon = request.getfixturevalue("daemon")
+    assert _wait_for_status(dagster_home, dg.DagsterRunStatus.FAILURE, deadline, daemon) == run_id
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        messages = [entry.message for entry in instance.all_logs(run_id)]
+    assert any("maximum runtime" in message for message in messages), messages[-3:]
+
+
+def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_home, daemon_env, tmp_path):
+    """`mesh run` executes each location's run in its own subprocess: when that dies, `mesh run` fails the run."""
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": [
+        {"python_module": {"module_name": "sleepy_domain", "working_directory": str(SLEEPY), "location_name": "sleepy"}}
+    ]}))
+    deadline = time.monotonic() + DEADLINE_S
+    run = subprocess.Popen(
+        [MESH, "run", "-w", str(workspace), "--format", "json"],
+        cwd=tmp_path, env=daemon_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, deadline, run)
+        runners = [pid for pid in _children(run.pid) if b"mesh_core.runner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(runners) == 1, runners
+        os.kill(runners[0], signal.SIGKILL)
+        stdout, stderr = run.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+    assert run.returncode == 1, stdout + stderr
+    assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.FAILURE)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        messages = [entry.message for entry in instance.all_logs(run_id)]
+    assert any("the process of location sleepy ended before its run did" in message for message in messages), messages[-3:]
