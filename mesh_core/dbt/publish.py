@@ -68,7 +68,7 @@ def build_and_publish(
     problems = []
     if not invocation.is_successful():
         problems.append(f"dbt build failed: {invocation.get_error() or 'see the dbt logs'}")
-    if failed:  # last, on one line: the line a run's summary shows
+    if failed:  # last: after dbt's own (multi-line) error, one line names every port not published
         problems.append(f"dbt ports not published: {', '.join(failed)}; " + "; ".join(failed.values()))
     if problems:
         raise dg.Failure(description="\n".join(problems), allow_retries=False)
