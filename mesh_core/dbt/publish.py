@@ -65,12 +65,13 @@ def build_and_publish(
             failed[spec.port_id] = str(error)
         if spec.port_id in failed:
             context.log.error(failed[spec.port_id])
-    problems = list(failed.values())
+    problems = []
     if not invocation.is_successful():
         problems.append(f"dbt build failed: {invocation.get_error() or 'see the dbt logs'}")
+    if failed:  # last: after dbt's own (multi-line) error, one line names every port not published
+        problems.append(f"dbt ports not published: {', '.join(failed)}; " + "; ".join(failed.values()))
     if problems:
-        not_published = f"dbt ports not published: {', '.join(failed)}; " if failed else ""
-        raise dg.Failure(description=not_published + "; ".join(problems), allow_retries=False)
+        raise dg.Failure(description="\n".join(problems), allow_retries=False)
 
 
 def _audit_and_publish(
