@@ -92,6 +92,7 @@ class Domain:
         previous: Sequence[PreviousMajor] = (),
         tags: Mapping[str, str] | None = None,
         glossary: Mapping[str, str] | None = None,
+        min_rows: int = 1,
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -110,6 +111,8 @@ class Domain:
             previous: Older majors still served to pinned consumers, each until its deprecation date.
             tags: Dagster tags for discovery (``{"tier": "gold"}``).
             glossary: Business terms this product uses, with their definitions.
+            min_rows: The fewest rows a publish may have (default 1: an empty frame is
+                refused and consumers keep the last snapshot; 0 allows empty publishes).
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -133,6 +136,7 @@ class Domain:
                 previous=older,
                 glossary=dict(glossary or {}),
                 tags=dict(tags or {}),
+                min_rows=min_rows,
             )
             ins = self._asset_ins(spec.inputs, fn, port_id)
             asset = build_port_asset(
