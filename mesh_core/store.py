@@ -7,7 +7,9 @@ and the sha256 of every data file it added. Readers verify those hashes.
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -355,6 +357,44 @@ class PortStore:
             raise StoreError(f"invalid internal asset name {domain}/{name}", domain=domain)
         return self.location.child(domain, "_internal", name)
 
+    def migrate(self) -> list[Snapshot]:
+        """Turn every port major in the old layout (``current.json`` and ``snapshots/``) into a Delta table.
+
+        The table's first commit holds the snapshot ``current.json`` named; then the old
+        files go. Running it again after a crash finishes the job.
+
+        Raises:
+            StoreError: a pointer is damaged, or names a file that is gone.
+        """
+        migrated = []
+        for domain in folders(self.location):
+            for port in folders(self.location.child(domain)):
+                for major in folders(self.location.child(domain, port)):
+                    folder = Path(self.location.child(domain, port, major).uri)
+                    if major[1:].isdigit() and any((folder / name).exists() for name in _OLD_LAYOUT):
+                        snapshot = self._migrate(f"{domain}.{port}", int(major[1:]), folder)
+                        migrated += [snapshot] if snapshot else []
+        return migrated
+
+    def _migrate(self, port_id: str, major: int, folder: Path) -> Snapshot | None:
+        location = self.table_location(port_id, major)
+        pointer = folder / "current.json"
+        where = {"domain": parse_port_id(port_id)[0], "port": port_id, "file": pointer}
+        snapshot = None
+        if delta.load(location) is None:
+            try:
+                old = json.loads(pointer.read_text())
+                data_file, schema = delta.copy_parquet(location, Path(old["path"]))
+            except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+                raise StoreError(f"cannot migrate: the old pointer or its snapshot is unreadable: {error!r}",
+                                 **where) from error
+            item = _Prepared(major, str(old.get("version") or f"{major}.0.0"), location, None, None,
+                             schema.empty_table())
+            snapshot = self._commit(port_id, item, [data_file], {"migrated_from": old.get("snapshot_id")})
+        pointer.unlink(missing_ok=True)
+        shutil.rmtree(folder / "snapshots", ignore_errors=True)
+        return snapshot
+
     def _prepare(self, port_id: str, frame: pd.DataFrame, version: str, min_rows: int) -> _Prepared:
         major = int(version.split(".")[0])
         location = self.table_location(port_id, major)
@@ -381,7 +421,7 @@ class PortStore:
             digest = delta.content_hash(files)
             snapshot = Snapshot(
                 port_id=port_id, major=item.major, version=item.version,
-                snapshot_id=f"{delta_version}-{digest[:16]}", content_hash=digest, rows=item.table.num_rows,
+                snapshot_id=f"{delta_version}-{digest[:16]}", content_hash=digest, rows=sum(f.rows for f in files),
                 published_at=datetime.now(timezone.utc).isoformat(), path=item.location.uri,
                 delta_version=delta_version, files=tuple(files), retried=attempt,
                 **{name: value for name, value in recorded.items() if name in _RECORDED_FIELDS},
