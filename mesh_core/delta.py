@@ -73,14 +73,31 @@ class Location:
         return "://" not in self.uri
 
     def filesystem(self) -> pafs.FileSystem:
-        """A pyarrow filesystem rooted here: the local one, or deltalake's object store."""
+        """A pyarrow filesystem rooted here: the local one, pyarrow's S3 with the same options, or deltalake's store."""
         if self.is_local:
             return pafs.SubTreeFileSystem(self.uri, pafs.LocalFileSystem())
+        scheme, _, path = self.uri.partition("://")
+        if scheme in ("s3", "s3a"):
+            return pafs.SubTreeFileSystem(path, _s3(self.storage_options))
         return pafs.PyFileSystem(DeltaStorageHandler(self.uri, self.storage_options or None))
 
     def options(self) -> dict[str, str] | None:
         """The storage options for ``deltalake`` calls."""
         return self.storage_options or None
+
+
+def _s3(options: dict[str, str]) -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem configured from the ``AWS_*`` options deltalake uses."""
+    endpoint = options.get("AWS_ENDPOINT_URL", "")
+    scheme, _, host = endpoint.partition("://") if "://" in endpoint else ("https", "", endpoint)
+    return pafs.S3FileSystem(
+        access_key=options.get("AWS_ACCESS_KEY_ID"),
+        secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
+        session_token=options.get("AWS_SESSION_TOKEN"),
+        region=options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
+        endpoint_override=host or None,
+        scheme=scheme,
+    )
 
 
 def content_hash(files: list[DataFile]) -> str:
@@ -264,7 +281,7 @@ class _HashingSink:
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Any) -> int:
         self.digest.update(data)
         self.size += len(data)
         return self.raw.write(data)

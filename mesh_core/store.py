@@ -211,7 +211,7 @@ class PortStore:
         committed: list[tuple[_Prepared, Snapshot]] = []
         try:
             for item in prepared:
-                written.append((item, delta.write_file(item.location, item.table)))
+                written.append((item, self._write(port_id, item)))
             for item, data_file in written:
                 recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {})}
                 committed.append((item, self._commit(port_id, item, [data_file], recorded)))
@@ -324,7 +324,7 @@ class PortStore:
         """Store an internal (unpublished) asset of ``domain``, replacing it in one commit; returns its location."""
         location = self.internal_location(domain, name)
         item = self._prepared(f"{domain}.{name}", location, 0, "0", pa.Table.from_pandas(frame, preserve_index=False))
-        data_file = delta.write_file(location, item.table)
+        data_file = self._write(f"{domain}.{name}", item)
         try:
             self._commit(f"{domain}.{name}", item, [data_file], {"internal": True})
         except BaseException:
@@ -411,6 +411,15 @@ class PortStore:
         base = self._load(port_id, location)
         previous = self._snapshot_of(port_id, location, base) if base is not None else None
         return _Prepared(major, version, location, base, previous, table)
+
+    def _write(self, port_id: str, item: _Prepared) -> DataFile:
+        try:
+            return delta.write_file(item.location, item.table)
+        except (OSError, pa.ArrowException) as error:
+            raise StoreError(
+                f"cannot write v{item.major}: {error}", domain=parse_port_id(port_id)[0], port=port_id,
+                file=item.location.uri,
+            ) from error
 
     def _commit(self, port_id: str, item: _Prepared, files: list[DataFile], recorded: dict[str, Any]) -> Snapshot:
         domain, _ = parse_port_id(port_id)
