@@ -181,13 +181,13 @@ def commit(
         raise CommitLost(*winner) from error
 
 
-def restore(location: Location, version: int, metadata: Callable[[int], dict[str, Any]]) -> None:
-    """Commit the content of ``version`` again as the newest version, recording ``metadata(new version)``."""
+def restore(location: Location, version: int, metadata: Callable[[int], dict[str, Any]] | None) -> None:
+    """Commit the content of ``version`` again as the newest version, recording ``metadata(new version)`` if given."""
     table = load(location)
     if table is None:
         raise TableNotFoundError(location.uri)
-    recorded = metadata(table.version() + 1)
-    properties = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(recorded)}, max_commit_retries=0)
+    custom = {METADATA_KEY: json.dumps(metadata(table.version() + 1))} if metadata else None
+    properties = CommitProperties(custom_metadata=custom, max_commit_retries=0)
     table.restore(version, commit_properties=properties)
 
 

@@ -299,7 +299,8 @@ class PortStore:
         for name in folders(folder):
             if name[:1] == "v" and name[1:].isdigit():
                 self._refuse_old_layout(port_id, folder.child(name))
-                if delta.load(folder.child(name)) is not None:
+                table = folder.child(name)
+                if DeltaTable.is_deltatable(table.uri, table.options()):
                     majors.append(int(name[1:]))
         return sorted(majors)
 
@@ -409,7 +410,10 @@ class PortStore:
 
     def _prepared(self, port_id: str, location: Location, major: int, version: str, table: pa.Table) -> _Prepared:
         base = self._load(port_id, location)
-        previous = self._snapshot_of(port_id, location, base) if base is not None else None
+        try:
+            previous = self._snapshot_of(port_id, location, base) if base is not None else None
+        except StoreError:  # a table changed outside the mesh: this publish repairs it
+            previous = None
         return _Prepared(major, version, location, base, previous, table)
 
     def _write(self, port_id: str, item: _Prepared) -> DataFile:
@@ -458,8 +462,10 @@ class PortStore:
         left = []
         for item, snapshot in committed:
             try:
-                if item.previous is None:
+                if item.base is None:
                     _drop_table(item.location)
+                elif item.previous is None:
+                    delta.restore(item.location, item.base.version(), None)
                 else:
                     delta.restore(item.location, item.previous.delta_version, _restoring(item.previous, snapshot))
             except (DeltaError, OSError, delta.CommitLost) as error:

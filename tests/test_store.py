@@ -136,6 +136,10 @@ def test_a_commit_made_outside_the_mesh_is_not_served_as_the_snapshot(store: Por
     write_deltalake(str(table_dir(store)), frame(2, offset=100), mode="append")
     with pytest.raises(StoreError, match=r"Delta version 1 \(WRITE\) was not committed by the mesh"):
         store.read("users.profiles", 1)
+    # Publishing again repairs it.
+    pd.testing.assert_frame_equal(store.read("users.profiles", 1, snapshot_id=store.publish(
+        "users.profiles", frame(4), version="1.0.0").snapshot_id)[0], frame(4))
+    assert len(store.read("users.profiles", 1)[0]) == 4
 
 
 def test_an_empty_publish_is_refused_unless_min_rows_allows_it(store: PortStore):
