@@ -205,7 +205,6 @@ class PortStore:
             StoreError: a frame has fewer than ``min_rows`` rows, the store is in the old
                 layout, or another writer won.
         """
-        domain, _ = parse_port_id(port_id)
         prepared = [self._prepare(port_id, frame, version, min_rows) for frame, version in frames]
         written: list[tuple[_Prepared, DataFile]] = []
         committed: list[tuple[_Prepared, Snapshot]] = []

@@ -13,11 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import materialize
 from test_store_in_runs import GOOD, consumer, producer
 
-from conftest import materialize
-from mesh_core import PortStore, StoreError
-from mesh_core import delta
+from mesh_core import PortStore, StoreError, delta
 from mesh_core.mesh.cli import main
 from mesh_core.sql import connect
 

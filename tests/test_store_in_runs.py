@@ -9,9 +9,9 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from conftest import latest_materialization, materialize
 from deltalake import DeltaTable
 
-from conftest import latest_materialization, materialize
 from mesh_core import Domain, InputPort, MeshError, PortStore
 from mesh_core.settings import MeshSettings
 

@@ -17,12 +17,11 @@ import boto3
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import latest_materialization, materialize
 from test_store_faults import concurrent_pairs, kill_writers
 from test_store_in_runs import GOOD, consumer, producer
 
-from conftest import latest_materialization, materialize
-from mesh_core import PortStore, StoreError
-from mesh_core import delta
+from mesh_core import PortStore, StoreError, delta
 from mesh_core.settings import MeshSettings
 
 SECRET = "s3cr3t-never-shown"
