@@ -17,7 +17,7 @@ import boto3
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import latest_materialization, materialize
+from conftest import LOCATIONS, latest_materialization, location_defs, materialize
 from test_store_faults import concurrent_pairs, kill_writers
 from test_store_in_runs import GOOD, consumer, producer
 
@@ -174,3 +174,18 @@ def test_sql_reads_ports_on_s3(s3_home: str):
     store.publish("users.profiles", frame(4), version="1.0.0")
     with connect(store) as connection:
         assert connection.execute('select count(*) from "users"."profiles"').fetchone() == (4,)
+
+
+def test_the_example_mesh_runs_on_s3_dbt_sources_included(
+    s3_home: str, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("MESH_WORKDIR", str(tmp_path / "work"))
+    for domain in LOCATIONS:
+        assert materialize(location_defs(domain), instance).success
+    store = s3_store()
+    payouts, snapshot = store.read("artists.payouts", 1)
+    assert snapshot.path == f"{s3_home}/dev/artists/payouts/v1" and len(payouts) > 0
+    read = latest_materialization(instance, "artists/payouts").metadata["mesh/inputs"].value
+    assert read["podcasts.plays"]["snapshot_id"] == store.current("podcasts.plays", 1).snapshot_id
+    assert read["podcasts.plays"]["verified"] is True
+    assert (tmp_path / "work" / "dev" / "dbt" / "artists" / "artists.duckdb").exists()  # dbt works locally
