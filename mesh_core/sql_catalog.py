@@ -8,13 +8,14 @@ from the store.
 from __future__ import annotations
 
 import logging
-
-import duckdb
-import pyarrow.dataset as ds
+from typing import TYPE_CHECKING
 
 from mesh_core.delta import Location
 from mesh_core.errors import MeshError
 from mesh_core.store import PortStore, Snapshot, folders
+
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: S
     """A local snapshot is read by DuckDB itself; a remote one through an Arrow dataset on deltalake's store."""
     if store.location.is_local:
         return "read_parquet([" + ", ".join(_literal(uri) for uri in snapshot.file_uris) + "])"
+    import pyarrow.dataset as ds
+
     table = f"_mesh_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}"
     location = store.table_location(snapshot.port_id, snapshot.major)
     dataset = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
