@@ -99,7 +99,7 @@ def run(quick: bool) -> str:
     notes = (
         f"MESH_SCALE={scale}: {plays:,} plays published. `mesh run` loads the three locations from their "
         "cached manifests and publishes the diamond in three stages, each location in its own process, with "
-        "contracts, consumer expectations, atomic snapshots, DuckDB views, dbt for artists and the Dagster "
+        "contracts, consumer expectations, Delta commits with verified reads, dbt for artists and the Dagster "
         "event log. The baseline is one Python process with pandas writing five parquet files; both compute "
         "the same payouts (checked). Ratio: median over the baseline's, same run. Aim: ≤ 1.5. Profiles "
         "(pyinstrument, cProfile) put most of the difference in fixed per-process costs that do not grow with "

@@ -1,4 +1,4 @@
-"""P2: publishing an output port: validate, write the parquet snapshot, publish atomically, metadata."""
+"""P2: publishing an output port: validate, write the parquet file, commit it to the port's Delta table, metadata."""
 
 from __future__ import annotations
 
@@ -34,16 +34,16 @@ def run(quick: bool) -> str:
 
         baseline = measure("pandera validate + df.to_parquet (one file)", plain, repeats)
         mesh = measure("mesh_core write–audit–publish", lambda: publish_port(store, contract, frame), repeats)
-        store_only = measure("of which PortStore.publish (parquet, fsync, sha256, pointer, DuckDB view)",
+        store_only = measure("of which PortStore.publish (parquet, sha256, Delta commit)",
                              lambda: store.publish(PORT, frame, version="1.0.0"), repeats)
         write_only = measure("of which df.to_parquet alone", lambda: frame.to_parquet(target, index=False), repeats)
     cases = [(baseline.case, baseline, "1.00 (baseline)"), (mesh.case, mesh, ratio(mesh, baseline)),
              (store_only.case, store_only, ratio(store_only, baseline)),
              (write_only.case, write_only, ratio(write_only, baseline))]
     notes = (
-        f"{rows:,} rows of the P1 frame. mesh_core validates against the contract, writes the snapshot to a "
-        "hidden file and fsyncs it, hashes it (the data version), renames it into place, replaces the "
-        "`current.json` pointer atomically, refreshes the DuckDB view and builds the materialization metadata. "
+        f"{rows:,} rows of the P1 frame. mesh_core validates against the contract, writes the snapshot's "
+        "parquet file into the port major's Delta table, hashing it as it is written (the data version), "
+        "commits it with its metadata in one Delta commit and builds the materialization metadata. "
         "Ratio: median over the baseline's, same run. Aim: ≤ 1.2."
     )
     return table(f"P2: publishing an output port, {rows:,} rows", notes, cases)

@@ -93,6 +93,7 @@ class Domain:
         tags: Mapping[str, str] | None = None,
         glossary: Mapping[str, str] | None = None,
         strict: Strictness | None = None,
+        min_rows: int = 1,
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -114,6 +115,8 @@ class Domain:
             strict: Columns the contract does not declare: refused (``True``), dropped
                 (``"filter"``) or published (``False``). Unset, the schema's own deliberate
                 setting, else refused (see ``Contract``).
+            min_rows: The fewest rows a publish may have (default 1: an empty frame is
+                refused and consumers keep the last snapshot; 0 allows empty publishes).
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -131,6 +134,7 @@ class Domain:
                 tags=tags,
                 glossary=glossary,
                 strict=strict,
+                min_rows=min_rows,
                 file=_source_file(fn),
             )
             ins = self._asset_ins(spec.inputs, fn, spec.port_id)
@@ -164,6 +168,7 @@ class Domain:
         tags: Mapping[str, str] | None = None,
         glossary: Mapping[str, str] | None = None,
         strict: Strictness | None = None,
+        min_rows: int = 1,
         file: str | None = None,
     ) -> OutputPortSpec:
         """The spec of output port ``<domain>.<name>``, its contract and previous majors checked.
@@ -197,6 +202,7 @@ class Domain:
             previous=older,
             glossary=dict(glossary or {}),
             tags=dict(tags or {}),
+            min_rows=min_rows,
         )
 
     def asset(

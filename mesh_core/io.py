@@ -29,18 +29,23 @@ class MeshStore(dg.ConfigurableResource):
     env: str | None = None
 
     def store(self) -> PortStore:
-        """The configured ``PortStore``."""
-        settings = MeshSettings.from_env() if self.home is None or self.env is None else None
-        home = self.home if self.home is not None else settings.home
-        env = self.env if self.env is not None else settings.env
-        return PortStore(home, env)
+        """The configured ``PortStore``; verification and object-store options come from the environment."""
+        settings = MeshSettings.from_env()
+        return PortStore(
+            self.home if self.home is not None else settings.store_uri,
+            self.env if self.env is not None else settings.env,
+            workdir=settings.home,
+            storage_options=settings.storage_options,
+            verify=settings.verify,
+        )
 
 
 class PortIOManager(dg.ConfigurableIOManager):
     """Loads input ports from their current published snapshot; stores internal assets.
 
     A loaded port frame carries ``frame.attrs["mesh_snapshot"]`` (port id, snapshot
-    id, content hash), which the consumer records as its "with what".
+    id, the content hash its files were verified against), which the consumer records
+    as its "with what".
     """
 
     mesh_store: MeshStore
@@ -52,8 +57,11 @@ class PortIOManager(dg.ConfigurableIOManager):
                 f"internal asset '{name}' returned {type(obj).__name__}; mesh assets return a pandas DataFrame",
                 domain=domain,
             )
-        path = self.mesh_store.store().write_internal(domain, name, obj)
-        context.add_output_metadata({"dagster/uri": str(path), "dagster/row_count": len(obj)})
+        store = self.mesh_store.store()
+        location = store.write_internal(domain, name, obj)
+        context.add_output_metadata(
+            {"dagster/uri": location, "dagster/row_count": len(obj), "mesh/verification": verification(store)}
+        )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         metadata = context.definition_metadata or {}
@@ -65,7 +73,13 @@ class PortIOManager(dg.ConfigurableIOManager):
                 "version": snapshot.version,
                 "snapshot_id": snapshot.snapshot_id,
                 "data_version": snapshot.content_hash,
+                "verified": snapshot.verified,
             }
             return frame
         domain, name = context.asset_key.path[0], context.asset_key.path[-1]
         return store.read_internal(domain, name)
+
+
+def verification(store: PortStore) -> str:
+    """What a run records about content-hash verification of what it read."""
+    return "on" if store.verify else "off (MESH_VERIFY=off): inputs were read unverified"

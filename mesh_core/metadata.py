@@ -66,6 +66,7 @@ def materialization_metadata(snapshot: Snapshot, inputs_read: dict[str, dict[str
         "mesh/snapshot_id": snapshot.snapshot_id,
         "mesh/content_hash": snapshot.content_hash,
         "mesh/contract_version": snapshot.version,
+        "mesh/delta_version": snapshot.delta_version,
         "mesh/inputs": dg.MetadataValue.json(inputs_read),
     }
 
@@ -76,8 +77,10 @@ def connection_snippet(port_id: str, major: int, env: str) -> dg.MarkdownMetadat
     return dg.MetadataValue.md(
         "Python:\n\n```python\nfrom mesh_core import PortStore\n\n"
         f'frame, snapshot = PortStore.from_env().read("{port_id}", major={major})\n```\n\n'
-        f"SQL (DuckDB):\n\n```sql\nATTACH '.mesh/{env}/catalog.duckdb' AS mesh (READ_ONLY);\n"
-        f'SELECT * FROM mesh."{domain}"."{port}_v{major}";\n```\n'
+        f"SQL (DuckDB), views over the current snapshots as the connection opens:\n\n```python\n"
+        f"from mesh_core.sql import connect\n\n"
+        f'connect().sql(\'SELECT * FROM "{domain}"."{port}_v{major}"\')\n```\n\n'
+        f"or `MESH_ENV={env} mesh sql 'SELECT * FROM \"{domain}\".\"{port}_v{major}\"'`\n"
     )
 
 

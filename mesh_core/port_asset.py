@@ -31,7 +31,7 @@ from mesh_core.settings import MeshSettings
 
 @dataclass(frozen=True)
 class OutputPortSpec:
-    """A declared output port: its id, contract, older majors served, inputs and source file."""
+    """A declared output port: its id, contract, older majors served, inputs, source file and fewest rows."""
 
     port_id: str
     contract: Contract
@@ -41,6 +41,7 @@ class OutputPortSpec:
     previous: tuple[tuple[Contract, PreviousMajor], ...] = field(default_factory=tuple)
     glossary: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    min_rows: int = 1
 
     @property
     def served(self) -> list[ServedMajor]:
@@ -76,7 +77,7 @@ def build_port_asset(
         expectations = registered_expectations(store.home, spec.port_id)
         yield from write_audit_publish(
             store, spec.port_id, served, result, inputs_read, expectations, file=spec.file,
-            extra_metadata=how_metadata(context.run.run_id, spec.file),
+            extra_metadata=how_metadata(context.run.run_id, spec.file), min_rows=spec.min_rows,
         )
 
     return dg.asset(

@@ -17,8 +17,9 @@ import pyarrow as pa
 
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.contracts import Contract
-from mesh_core.errors import ContractViolation, MeshError
+from mesh_core.errors import ContractViolation, MeshError, StoreError
 from mesh_core.expectations import Expectation
+from mesh_core.io import verification
 from mesh_core.metadata import materialization_metadata
 from mesh_core.store import PortStore
 
@@ -47,6 +48,7 @@ def write_audit_publish(
     asset_key: dg.AssetKey | None = None,
     blocked_by: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    min_rows: int = 1,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Audit ``frame`` for every served major and expectation; publish only if all pass.
 
@@ -56,6 +58,8 @@ def write_audit_publish(
     ``blocked_by`` is a reason found elsewhere (failed dbt tests) not to publish: the
     audits still run and record their evidence, then the publish fails.
     ``extra_metadata`` joins the materialization's metadata (how it was built).
+    ``min_rows`` refuses a publish with fewer rows in any major. Every major is committed,
+    or none is: a store failure (a concurrent publish won, too few rows) fails the run.
     """
     where = {"domain": port_id.split(".")[0], "port": port_id, "file": file}
     _check_frame(frame, "the port function", where)
@@ -86,17 +90,28 @@ def write_audit_publish(
         violation = ContractViolation("nothing published; " + "; ".join(problems), **where)
         raise dg.Failure(description=str(violation), allow_retries=False)
 
+    checks = {name: report.passed for name, report in reports.items()}
+    checks[EXPECTATIONS_CHECK] = True
+    run_id, code_version = _run_facts(asset_key)
     try:
-        snapshots = {
-            major.check_name: store.publish(port_id, reports[major.check_name].frame, version=major.contract.version)
-            for major in served
-        }
+        published = store.publish_majors(
+            port_id,
+            [(reports[major.check_name].frame, major.contract.version) for major in served],
+            run_id=run_id, code_version=code_version, checks=checks, min_rows=min_rows,
+        )
     except pa.ArrowException as error:
         mixed = _mixed_type_columns(frame)
         hint = f"; columns holding values of several types: {mixed}" if mixed else ""
         raise MeshError(f"cannot store the frame: {error}{hint}", **where) from error
+    except StoreError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    snapshots = {major.check_name: snapshot for major, snapshot in zip(served, published)}
     current = snapshots[served[0].check_name]
     metadata = {**materialization_metadata(current, inputs_read), **(extra_metadata or {})}
+    metadata["mesh/verification"] = verification(store)
+    retried = sum(snapshot.retried for snapshot in published)
+    if retried:
+        metadata["mesh/commit_retries"] = retried
     metadata["mesh/served_snapshots"] = dg.MetadataValue.json(
         {f"v{s.major}": s.snapshot_id for s in snapshots.values()}
     )
@@ -104,6 +119,16 @@ def write_audit_publish(
         asset_key=asset_key, metadata=metadata, data_version=dg.DataVersion(current.content_hash)
     )
     yield from _check_results(reports, consumer_reports, snapshots, asset_key=asset_key)
+
+
+def _run_facts(asset_key: dg.AssetKey | None) -> tuple[str | None, str | None]:
+    """The run id and the port's code version, from the running asset's context (None outside a run)."""
+    try:
+        context = dg.AssetExecutionContext.get()
+    except dg.DagsterInvariantViolationError:
+        return None, None
+    key = asset_key or context.asset_key
+    return context.run.run_id, context.assets_def.code_versions_by_key.get(key)
 
 
 def _adapt(major: ServedMajor, frame: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesh_core.errors import MeshError
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 WORKSPACE_FILE = "workspace.yaml"
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://")
+# The standard AWS variables handed to the object store; never logged or recorded.
+_AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+    "AWS_CONDITIONAL_PUT",
+    "AWS_S3_LOCKING_PROVIDER",
+    "AWS_PROFILE",
+)
+_OFF = {"off", "0", "false", "no"}
+_ON = {"on", "1", "true", "yes"}
 
 
 @dataclass(frozen=True)
@@ -18,16 +35,23 @@ class MeshSettings:
     """Where the store lives and which environment (namespace) is used.
 
     Attributes:
-        home: ``MESH_HOME`` as an absolute path, default ``.mesh`` beside the workspace root.
-            A relative ``MESH_HOME`` is taken relative to the workspace root too, so every
-            process of the mesh (the ``mesh`` command, ``dagster dev`` and each code location,
-            whatever its working directory) finds the same store.
+        home: The local folder for the store's working files (manifests, dbt databases), as an
+            absolute path: ``MESH_HOME`` when it is a local path, else ``MESH_WORKDIR``; either
+            defaults to ``.mesh`` beside the workspace root. A relative path is taken relative to
+            the workspace root too, so every process of the mesh (the ``mesh`` command,
+            ``dagster dev`` and each code location, whatever its working directory) finds the
+            same store.
         env: ``MESH_ENV``, default ``dev``.
         scale: ``MESH_SCALE``, the size knob of the example feeds (default 1).
         dagster_url: ``MESH_DAGSTER_URL``, the Dagster UI (default ``http://127.0.0.1:3000``).
         catalog_url: ``MESH_CATALOG_URL``, the mesh catalog site (default ``http://127.0.0.1:8000``).
         source_url: ``MESH_SOURCE_URL``, where domain source folders are browsed
             (default: none, links point at local files).
+        store_uri: Where the port store lives: ``MESH_HOME`` as an absolute local path, or
+            an object-store URI such as ``s3://bucket/prefix``.
+        verify: ``MESH_VERIFY`` (default ``on``); ``off`` skips content-hash checks at read.
+        storage_options: Object-store options from the standard ``AWS_*`` variables;
+            never shown in errors, logs or metadata.
     """
 
     home: Path
@@ -36,10 +60,13 @@ class MeshSettings:
     dagster_url: str = "http://127.0.0.1:3000"
     catalog_url: str = "http://127.0.0.1:8000"
     source_url: str | None = None
+    store_uri: str = ""
+    verify: bool = True
+    storage_options: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, workspace_root: Path | None = None) -> MeshSettings:
-        """Read ``MESH_HOME``, ``MESH_ENV`` and ``MESH_SCALE``, with their defaults.
+        """Read ``MESH_HOME``, ``MESH_ENV``, ``MESH_SCALE``, ``MESH_VERIFY`` and the rest, with their defaults.
 
         Args:
             workspace_root: the folder holding ``workspace.yaml``. By default, the nearest one
@@ -59,11 +86,19 @@ class MeshSettings:
             scale = -1.0
         if scale <= 0:
             raise MeshError(f"MESH_SCALE={raw_scale!r} must be a positive number")
-        home = Path(os.environ.get("MESH_HOME") or ".mesh").expanduser()
-        if not home.is_absolute():
-            home = ((workspace_root or find_workspace_root() or Path.cwd()) / home).resolve()
+        root = workspace_root or find_workspace_root() or Path.cwd()
+        raw_home = os.environ.get("MESH_HOME") or ".mesh"
+        if _URI.match(raw_home):
+            store_uri = raw_home.rstrip("/")
+            home = _local(os.environ.get("MESH_WORKDIR") or ".mesh", root)
+        else:
+            home = _local(raw_home, root)
+            store_uri = str(home)
         return cls(
             home=home,
+            store_uri=store_uri,
+            verify=_verify(os.environ.get("MESH_VERIFY", "on")),
+            storage_options=storage_options(store_uri, os.environ),
             env=env,
             scale=scale,
             dagster_url=os.environ.get("MESH_DAGSTER_URL", cls.dagster_url).rstrip("/"),
@@ -84,3 +119,30 @@ def find_workspace_root(start: Path | None = None) -> Path | None:
             return candidate
     return None
 
+
+def storage_options(store_uri: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Object-store options for ``store_uri`` from the standard ``AWS_*`` variables.
+
+    S3 commits are made safe by conditional writes (``AWS_CONDITIONAL_PUT=etag``, the
+    default here) unless a locking provider is named.
+    """
+    if not store_uri.startswith(("s3://", "s3a://")):
+        return {}
+    options = {name: environ[name] for name in _AWS_VARIABLES if environ.get(name)}
+    if "AWS_S3_LOCKING_PROVIDER" not in options:
+        options.setdefault("AWS_CONDITIONAL_PUT", "etag")
+    return options
+
+
+def _verify(raw: str) -> bool:
+    if raw.strip().lower() in _OFF:
+        return False
+    if raw.strip().lower() in _ON:
+        return True
+    raise MeshError(f"MESH_VERIFY={raw!r} must be 'on' or 'off'")
+
+
+def _local(raw: str, root: Path) -> Path:
+    """``raw`` as an absolute path, a relative one taken from the workspace root ``root``."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (root / path).resolve()

@@ -1,17 +1,23 @@
-"""The DuckDB catalog: one view ``"<domain>"."<port>"`` per published port."""
+"""SQL views over the port store: one view per published port major, following its current Delta version.
+
+Views are built when a connection opens (``mesh_core.sql.connect``) and are never
+written by a publish, so a reader can neither block a publish nor see a view drift
+from the store.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-from filelock import FileLock, Timeout
+from mesh_core.delta import Location
+from mesh_core.errors import MeshError
+from mesh_core.store import PortStore, Snapshot, folders
+
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
-
-_LOCK_TIMEOUT_S = 30.0
 
 
 def view_name(domain: str, port: str, major: int | None = None) -> str:
@@ -20,31 +26,65 @@ def view_name(domain: str, port: str, major: int | None = None) -> str:
     return f'"{domain}"."{name}"'
 
 
-def refresh_views(db_path: Path, domain: str, port: str, major: int, parquet: Path, *, latest: bool) -> bool:
-    """Point the port's views at ``parquet``. Returns False if the catalog stayed busy.
+def published_ports(store: PortStore) -> dict[str, list[int]]:
+    """Every port id in the store's environment with its published majors."""
+    found = {}
+    for domain in _folders(store.location):
+        for port in _folders(store.location.child(domain)):
+            port_id = f"{domain}.{port}"
+            try:
+                majors = store.majors(port_id)
+            except MeshError as error:
+                logger.warning("skipping %s: %s", port_id, error)
+                continue
+            if majors:
+                found[port_id] = majors
+    return found
 
-    The view ``"<domain>"."<port>_v<major>"`` always follows that major's snapshot;
-    ``"<domain>"."<port>"`` follows the newest major (``latest=True``).
-    Publishing never fails because of the catalog: the snapshot pointer is the truth,
-    and a busy catalog (another process holds DuckDB's write lock) is logged.
+
+def create_views(connection: duckdb.DuckDBPyConnection, store: PortStore) -> dict[str, str]:
+    """Create a view per port major (and per port, for its newest major) on ``connection``.
+
+    Each view reads the files of the major's current snapshot, checked against their
+    hashes first unless the store's verification is off. A port that cannot be served
+    gets a view that raises its error when queried. Returns each view's snapshot id or error.
     """
-    source = str(parquet).replace("'", "''")
-    statements = [f'CREATE SCHEMA IF NOT EXISTS "{domain}"']
-    names = [view_name(domain, port, major)] + ([view_name(domain, port)] if latest else [])
-    statements += [f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{source}')" for name in names]
-    deadline = time.monotonic() + _LOCK_TIMEOUT_S
-    try:
-        with FileLock(str(db_path) + ".lock", timeout=_LOCK_TIMEOUT_S):
-            while True:
-                try:
-                    with duckdb.connect(str(db_path)) as connection:
-                        for statement in statements:
-                            connection.execute(statement)
-                    return True
-                except duckdb.IOException:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-    except (Timeout, duckdb.IOException) as error:
-        logger.warning("DuckDB catalog %s is busy; view %s not refreshed: %s", db_path, names[0], error)
-        return False
+    served = {}
+    for port_id, majors in sorted(published_ports(store).items()):
+        domain, port = port_id.split(".")
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{domain}"')
+        for major in majors:
+            names = [view_name(domain, port, major)] + ([view_name(domain, port)] if major == majors[-1] else [])
+            try:
+                snapshot = store.verified(store.current(port_id, major))
+            except MeshError as error:
+                for name in names:
+                    connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT error({_literal(str(error))})")
+                served[names[0]] = f"error: {error}"
+                continue
+            source = _source(connection, store, snapshot)
+            for name in names:
+                connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
+            served[names[0]] = snapshot.snapshot_id
+    return served
+
+
+def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot) -> str:
+    """A local snapshot is read by DuckDB itself; a remote one through an Arrow dataset on deltalake's store."""
+    if store.location.is_local:
+        return "read_parquet([" + ", ".join(_literal(uri) for uri in snapshot.file_uris) + "])"
+    import pyarrow.dataset as ds
+
+    table = f"_mesh_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}"
+    location = store.table_location(snapshot.port_id, snapshot.major)
+    dataset = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
+    connection.register(table, dataset)
+    return f'"{table}"'
+
+
+def _folders(location: Location) -> list[str]:
+    return [name for name in folders(location) if not name.startswith(("_", "."))]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

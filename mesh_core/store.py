@@ -1,43 +1,62 @@
-"""The port store: immutable parquet snapshots published atomically under MESH_HOME/MESH_ENV."""
+"""The port store: each major of a port is a Delta Lake table under MESH_HOME/MESH_ENV.
+
+A publish is one Delta commit whose commit info records the snapshot: its id (the Delta
+version and the content hash), contract version, run, code version, row count, checks
+and the sha256 of every data file it added. Readers verify those hashes.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
+from mesh_core import delta
+from mesh_core.delta import DataFile, Location
 from mesh_core.errors import StoreError
 from mesh_core.ports import IDENTIFIER, parse_port_id
 from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
-from mesh_core.sql_catalog import refresh_views
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RETAIN = 10
-_POINTER = "current.json"
+_COMMIT_ATTEMPTS = 5
+_OLD_LAYOUT = ("current.json", "snapshots")
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One immutable publish of a port.
+    """One immutable publish of a port: a Delta version of the port major's table.
 
     Attributes:
         port_id: e.g. ``"users.profiles"``.
         major: The contract major version it was published under.
         version: The full contract version.
-        snapshot_id: Sortable id: UTC time plus the start of the content hash.
-        content_hash: sha256 of the parquet file; used as the Dagster data version.
+        snapshot_id: ``<Delta version>-<start of the content hash>``.
+        content_hash: sha256 of the data; the Dagster data version, so identical data
+            republished keeps consumers fresh.
         rows: Row count.
         published_at: ISO-8601 UTC timestamp.
-        path: Absolute path of the parquet file.
+        path: The table's location (a local folder or an object-store URI).
+        delta_version: The Delta version of the commit.
+        files: The data files of the snapshot, with their sha256.
+        run_id: The Dagster run that published it, if any.
+        code_version: The port's code version, if known.
+        checks: Each check's name and whether it passed.
+        verified: Whether the files were checked against their hashes when read.
+        retried: How many times the commit was retried after a concurrent vacuum.
     """
 
     port_id: str
@@ -48,14 +67,57 @@ class Snapshot:
     rows: int
     published_at: str
     path: str
+    delta_version: int
+    files: tuple[DataFile, ...]
+    run_id: str | None = None
+    code_version: str | None = None
+    checks: dict[str, bool] = field(default_factory=dict)
+    verified: bool = field(default=False, compare=False)
+    retried: int = field(default=0, compare=False)
+
+    @property
+    def file_uris(self) -> list[str]:
+        """The data files' full paths or URIs."""
+        return [f"{self.path}/{data_file.path}" for data_file in self.files]
+
+    def commit_metadata(self) -> dict[str, Any]:
+        """What the commit records about this snapshot."""
+        recorded = asdict(self)
+        del recorded["path"], recorded["verified"], recorded["retried"]
+        return recorded
+
+    @classmethod
+    def from_commit(cls, recorded: dict[str, Any], path: str) -> Snapshot:
+        """The snapshot a commit recorded."""
+        files = tuple(DataFile(**data_file) for data_file in recorded["files"])
+        fields = {name: value for name, value in recorded.items() if name in _RECORDED_FIELDS}
+        return cls(**{**fields, "files": files, "path": path})
+
+
+_RECORDED_FIELDS = {
+    "port_id", "major", "version", "snapshot_id", "content_hash", "rows", "published_at", "delta_version",
+    "run_id", "code_version", "checks",
+}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One major's table, converted and written but not yet committed."""
+
+    major: int
+    version: str
+    location: Location
+    base: DeltaTable | None
+    previous: Snapshot | None
+    table: pa.Table
 
 
 class PortStore:
-    """Snapshots of output ports, and the internal assets of domains, on local disk.
+    """Output ports, and the internal assets of domains, as Delta tables.
 
-    Layout: ``<home>/<env>/<domain>/<port>/v<major>/snapshots/<id>.parquet`` with a
-    ``current.json`` pointer per major, replaced atomically on publish, and
-    ``<home>/<env>/catalog.duckdb`` holding a view per port.
+    Layout: ``<home>/<env>/<domain>/<port>/v<major>`` is the Delta table of one major;
+    ``<home>/<env>/<domain>/_internal/<name>`` that of an internal asset. ``home`` is a
+    local folder or an object-store URI (``s3://bucket/prefix``).
 
     Example:
         >>> store = PortStore.from_env()  # doctest: +SKIP
@@ -63,216 +125,449 @@ class PortStore:
         >>> frame, snapshot = store.read("users.profiles", major=1)  # doctest: +SKIP
     """
 
-    def __init__(self, home: str | Path, env: str = "dev", *, retain: int = DEFAULT_RETAIN) -> None:
+    def __init__(
+        self,
+        home: str | Path,
+        env: str = "dev",
+        *,
+        workdir: str | Path | None = None,
+        storage_options: dict[str, str] | None = None,
+        retain: int = DEFAULT_RETAIN,
+        verify: bool = True,
+    ) -> None:
         if retain < 1:
             raise StoreError(f"retain must be at least 1, got {retain}")
-        self.home = Path(home).absolute()
+        text = str(home)
+        if "://" in text:
+            self.home = Path(workdir or ".mesh").absolute()
+            uri = text.rstrip("/")
+        else:
+            self.home = Path(home).absolute()
+            uri = str(self.home)
         self.env = env
         self.retain = retain
+        self.verify = verify
+        self.location = Location(f"{uri}/{env}", dict(storage_options or {}))
 
     @classmethod
     def from_env(cls) -> PortStore:
-        """The store named by ``MESH_HOME`` and ``MESH_ENV``."""
+        """The store named by ``MESH_HOME``, ``MESH_ENV``, ``MESH_VERIFY`` and the ``AWS_*`` variables."""
         settings = MeshSettings.from_env()
-        return cls(settings.home, settings.env)
+        return cls(
+            settings.store_uri or settings.home, settings.env, workdir=settings.home,
+            storage_options=settings.storage_options, verify=settings.verify,
+        )
 
     @property
     def root(self) -> Path:
-        """The environment's folder."""
+        """The environment's local folder for working files (dbt databases)."""
         return self.home / self.env
 
-    @property
-    def catalog_path(self) -> Path:
-        """The DuckDB catalog file with one view per published port."""
-        return self.root / "catalog.duckdb"
-
-    def port_dir(self, port_id: str, major: int) -> Path:
-        """The folder of one major version of a port."""
+    def table_location(self, port_id: str, major: int) -> Location:
+        """Where the Delta table of one major of a port lives."""
         domain, port = parse_port_id(port_id)
-        return self.root / domain / port / f"v{major}"
+        return self.location.child(domain, port, f"v{major}")
 
-    def publish(self, port_id: str, frame: pd.DataFrame, *, version: str) -> Snapshot:
-        """Write ``frame`` as a new snapshot and make it the current one, atomically.
+    def publish(
+        self,
+        port_id: str,
+        frame: pd.DataFrame,
+        *,
+        version: str,
+        run_id: str | None = None,
+        code_version: str | None = None,
+        checks: dict[str, bool] | None = None,
+        min_rows: int = 1,
+    ) -> Snapshot:
+        """Commit ``frame`` as the new snapshot of its major; see ``publish_majors``."""
+        return self.publish_majors(
+            port_id, [(frame, version)], run_id=run_id, code_version=code_version, checks=checks, min_rows=min_rows
+        )[0]
 
-        The caller validates first (see ``mesh_core.publish``). A crash at any point
-        leaves the previous snapshot current and no partial file visible to readers.
+    def publish_majors(
+        self,
+        port_id: str,
+        frames: Sequence[tuple[pd.DataFrame, str]],
+        *,
+        run_id: str | None = None,
+        code_version: str | None = None,
+        checks: dict[str, bool] | None = None,
+        min_rows: int = 1,
+    ) -> list[Snapshot]:
+        """Publish one frame per major, all or nothing; each is one Delta commit.
+
+        Every frame is converted and written before the first commit. If a commit fails,
+        the majors already committed are restored to their previous snapshot. A writer
+        that committed while this one was writing wins: this publish then fails with a
+        ``StoreError`` and its files are removed. The caller validates first (see
+        ``mesh_core.publish``). A crash at any point leaves every previous snapshot current.
+
+        Raises:
+            StoreError: a frame has fewer than ``min_rows`` rows, the store is in the old
+                layout, or another writer won.
         """
-        major = semver_major(version, port=port_id)
-        directory = self.port_dir(port_id, major)
-        snapshots = directory / "snapshots"
-        snapshots.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(timezone.utc)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        temporary, content_hash = _write_parquet_durably(table, snapshots)
+        prepared = [self._prepare(port_id, frame, version, min_rows) for frame, version in frames]
+        written: list[tuple[_Prepared, DataFile]] = []
+        committed: list[tuple[_Prepared, Snapshot]] = []
         try:
-            snapshot_id = f"{now:%Y%m%dT%H%M%S%fZ}-{content_hash[:12]}"
-            final = snapshots / f"{snapshot_id}.parquet"
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
+            for item in prepared:
+                written.append((item, self._write(port_id, item)))
+            for item, data_file in written:
+                recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {})}
+                committed.append((item, self._commit(port_id, item, [data_file], recorded)))
+        except BaseException as error:
+            for item, data_file in written[len(committed):]:
+                delta.remove_files(item.location, [data_file])
+            self._undo(port_id, committed, error)
             raise
-        _fsync_dir(snapshots)
-        snapshot = Snapshot(
-            port_id=port_id,
-            major=major,
-            version=version,
-            snapshot_id=snapshot_id,
-            content_hash=content_hash,
-            rows=table.num_rows,
-            published_at=now.isoformat(),
-            path=str(final),
-        )
-        _write_json_atomically(directory / _POINTER, asdict(snapshot))
-        domain, port = parse_port_id(port_id)
-        refresh_views(self.catalog_path, domain, port, major, final, latest=major >= max(self.majors(port_id)))
-        self._prune(snapshots, keep=final)
-        return snapshot
+        return [snapshot for _, snapshot in committed]
 
     def current(self, port_id: str, major: int) -> Snapshot:
         """The snapshot consumers of ``major`` currently read.
 
         Raises:
-            StoreError: if nothing was published for that major, or the pointer is damaged.
+            StoreError: if nothing was published for that major, or the table was
+                changed outside the mesh.
         """
-        pointer = self.port_dir(port_id, major) / _POINTER
-        domain, _ = parse_port_id(port_id)
-        if not pointer.exists():
+        location = self.table_location(port_id, major)
+        table = self._load(port_id, location)
+        if table is None:
             published = self.majors(port_id)
-            hint = (
-                f"published majors are {published}" if published else "materialize the producer first"
-            )
+            hint = f"published majors are {published}" if published else "materialize the producer first"
             raise StoreError(
                 f"no snapshot of v{major} is published in env '{self.env}'; {hint}",
-                domain=domain,
-                port=port_id,
-                file=pointer,
+                domain=parse_port_id(port_id)[0], port=port_id, file=location.uri,
             )
-        try:
-            snapshot = Snapshot(**json.loads(pointer.read_text()))
-        except (ValueError, TypeError) as error:
-            raise StoreError(f"damaged snapshot pointer: {error}", domain=domain, port=port_id, file=pointer) from error
-        return snapshot
+        return self._snapshot_of(port_id, location, table)
 
-    def read(self, port_id: str, major: int) -> tuple[pd.DataFrame, Snapshot]:
-        """The current snapshot of ``major`` as a DataFrame, with its description."""
-        snapshot = self.current(port_id, major)
+    def read(self, port_id: str, major: int, *, snapshot_id: str | None = None) -> tuple[pd.DataFrame, Snapshot]:
+        """A snapshot of ``major`` as a DataFrame, with its description: the current one, or ``snapshot_id``.
+
+        Each file is checked against the sha256 its commit recorded, unless the store
+        was made with ``verify=False`` (``MESH_VERIFY=off``).
+
+        Raises:
+            StoreError: nothing published, an unknown or removed snapshot, or a file
+                whose content changed (named in the message).
+        """
+        snapshot = self.current(port_id, major) if snapshot_id is None else self.snapshot(port_id, major, snapshot_id)
+        return self.frame(snapshot), replace(snapshot, verified=self.verify)
+
+    def frame(self, snapshot: Snapshot) -> pd.DataFrame:
+        """The data of ``snapshot``, its files checked against their recorded hashes unless verification is off.
+
+        Raises:
+            StoreError: a file changed (named in the message) or was removed.
+        """
+        return self._read_files(snapshot).to_pandas()
+
+    def verified(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` once its files are checked against their recorded hashes (unless verification is off).
+
+        Raises:
+            StoreError: a file's content changed, or it is missing.
+        """
+        if self.verify:
+            self._guard(snapshot, delta.hash_files, Location(snapshot.path, self.location.storage_options))
+        return replace(snapshot, verified=self.verify)
+
+    def snapshot(self, port_id: str, major: int, snapshot_id: str) -> Snapshot:
+        """The retained snapshot ``snapshot_id`` of ``major`` (time travel).
+
+        Raises:
+            StoreError: no such snapshot in this major.
+        """
+        location = self.table_location(port_id, major)
+        where = {"domain": parse_port_id(port_id)[0], "port": port_id, "file": location.uri}
         try:
-            frame = pq.read_table(snapshot.path).to_pandas()
-        except (OSError, pa.ArrowException) as error:
+            version = int(snapshot_id.split("-", 1)[0])
+            table = delta.load(location, version)
+            recorded = delta.mesh_metadata(delta.commit_info(location, version)) if table is not None else None
+        except (ValueError, DeltaError, OSError):
+            table, recorded = None, None
+        if table is None or recorded is None or recorded.get("snapshot_id") != snapshot_id:
             raise StoreError(
-                f"cannot read snapshot {snapshot.snapshot_id}: {error}",
-                domain=parse_port_id(port_id)[0],
-                port=port_id,
-                file=snapshot.path,
-            ) from error
-        return frame, snapshot
+                f"no snapshot {snapshot_id} in v{major}; retained: {self.snapshots(port_id, major)}", **where
+            )
+        return self._snapshot_of(port_id, location, table)
 
     def majors(self, port_id: str) -> list[int]:
         """The major versions of a port that have a published snapshot, ascending."""
         domain, port = parse_port_id(port_id)
-        folder = self.root / domain / port
-        if not folder.exists():
-            return []
-        return sorted(
-            int(child.name[1:])
-            for child in folder.iterdir()
-            if child.name[:1] == "v" and child.name[1:].isdigit() and (child / _POINTER).exists()
-        )
+        folder = self.location.child(domain, port)
+        majors = []
+        for name in folders(folder):
+            if name[:1] == "v" and name[1:].isdigit():
+                self._refuse_old_layout(port_id, folder.child(name))
+                table = folder.child(name)
+                if DeltaTable.is_deltatable(table.uri, table.options()):
+                    majors.append(int(name[1:]))
+        return sorted(majors)
 
     def snapshots(self, port_id: str, major: int) -> list[str]:
-        """Ids of the retained snapshots of ``major``, oldest first."""
-        folder = self.port_dir(port_id, major) / "snapshots"
-        return sorted(path.stem for path in folder.glob("*.parquet")) if folder.exists() else []
+        """Ids of the snapshots of ``major`` whose files are still retained, oldest first."""
+        location = self.table_location(port_id, major)
+        table = self._load(port_id, location)
+        if table is None:
+            return []
+        filesystem = location.filesystem()
+        found = []
+        for version in range(table.version() + 1):
+            recorded = delta.mesh_metadata(delta.commit_info(location, version))
+            if recorded is None:
+                continue
+            infos = filesystem.get_file_info([data_file["path"] for data_file in recorded["files"]])
+            if all(info.type != pafs.FileType.NotFound for info in infos):
+                found.append(recorded["snapshot_id"])
+        return found
 
-    def write_internal(self, domain: str, name: str, frame: pd.DataFrame) -> Path:
-        """Store an internal (unpublished) asset of ``domain``, replacing it atomically."""
-        path = self.internal_path(domain, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary, _ = _write_parquet_durably(pa.Table.from_pandas(frame, preserve_index=False), path.parent)
-        os.replace(temporary, path)
-        _fsync_dir(path.parent)
-        return path
+    def write_internal(self, domain: str, name: str, frame: pd.DataFrame) -> str:
+        """Store an internal (unpublished) asset of ``domain``, replacing it in one commit; returns its location."""
+        location = self.internal_location(domain, name)
+        item = self._prepared(f"{domain}.{name}", location, 0, "0", pa.Table.from_pandas(frame, preserve_index=False))
+        data_file = self._write(f"{domain}.{name}", item)
+        try:
+            self._commit(f"{domain}.{name}", item, [data_file], {"internal": True})
+        except BaseException:
+            delta.remove_files(location, [data_file])
+            raise
+        return location.uri
 
     def read_internal(self, domain: str, name: str) -> pd.DataFrame:
         """Load an internal asset of ``domain``."""
-        path = self.internal_path(domain, name)
-        if not path.exists():
-            raise StoreError(
-                f"internal asset '{name}' has not been materialized in env '{self.env}'",
-                domain=domain,
-                file=path,
-            )
-        return pq.read_table(path).to_pandas()
+        return self.frame(self.internal_snapshot(domain, name))
 
-    def internal_path(self, domain: str, name: str) -> Path:
-        """Where an internal asset of ``domain`` is stored."""
+    def internal_snapshot(self, domain: str, name: str) -> Snapshot:
+        """The current content of an internal asset of ``domain``.
+
+        Raises:
+            StoreError: it has not been materialized in this environment.
+        """
+        location = self.internal_location(domain, name)
+        table = delta.load(location)
+        if table is None:
+            raise StoreError(
+                f"internal asset '{name}' has not been materialized in env '{self.env}'", domain=domain,
+                file=location.uri,
+            )
+        return self._snapshot_of(f"{domain}.{name}", location, table)
+
+    def internal_location(self, domain: str, name: str) -> Location:
+        """Where the table of an internal asset of ``domain`` lives."""
         if not (IDENTIFIER.match(domain) and IDENTIFIER.match(name)):
             raise StoreError(f"invalid internal asset name {domain}/{name}", domain=domain)
-        return self.root / domain / "_internal" / f"{name}.parquet"
+        return self.location.child(domain, "_internal", name)
 
-    def _prune(self, snapshots: Path, keep: Path) -> None:
-        files = sorted(snapshots.glob("*.parquet"))
-        for old in files[: max(0, len(files) - self.retain)]:
-            if old != keep:
-                old.unlink(missing_ok=True)
+    def migrate(self) -> list[Snapshot]:
+        """Turn every port major in the old layout (``current.json`` and ``snapshots/``) into a Delta table.
+
+        The table's first commit holds the snapshot ``current.json`` named; then the old
+        files go. Running it again after a crash finishes the job.
+
+        Raises:
+            StoreError: a pointer is damaged, or names a file that is gone.
+        """
+        migrated = []
+        for domain in folders(self.location):
+            for port in folders(self.location.child(domain)):
+                for major in folders(self.location.child(domain, port)):
+                    folder = Path(self.location.child(domain, port, major).uri)
+                    if major[1:].isdigit() and any((folder / name).exists() for name in _OLD_LAYOUT):
+                        snapshot = self._migrate(f"{domain}.{port}", int(major[1:]), folder)
+                        migrated += [snapshot] if snapshot else []
+        return migrated
+
+    def _migrate(self, port_id: str, major: int, folder: Path) -> Snapshot | None:
+        location = self.table_location(port_id, major)
+        pointer = folder / "current.json"
+        where = {"domain": parse_port_id(port_id)[0], "port": port_id, "file": pointer}
+        snapshot = None
+        if delta.load(location) is None:
+            try:
+                old = json.loads(pointer.read_text())
+                data_file, schema = delta.copy_parquet(location, Path(old["path"]))
+            except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+                raise StoreError(f"cannot migrate: the old pointer or its snapshot is unreadable: {error!r}",
+                                 **where) from error
+            item = _Prepared(major, str(old.get("version") or f"{major}.0.0"), location, None, None,
+                             schema.empty_table())
+            snapshot = self._commit(port_id, item, [data_file], {"migrated_from": old.get("snapshot_id")})
+        pointer.unlink(missing_ok=True)
+        shutil.rmtree(folder / "snapshots", ignore_errors=True)
+        return snapshot
+
+    def _prepare(self, port_id: str, frame: pd.DataFrame, version: str, min_rows: int) -> _Prepared:
+        major = semver_major(version, port=port_id)
+        location = self.table_location(port_id, major)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if table.num_rows < min_rows:
+            raise StoreError(
+                f"refusing to publish {table.num_rows} row(s) to v{major}: the port requires at least {min_rows} "
+                "(set min_rows=0 on the output port to allow empty publishes)",
+                domain=parse_port_id(port_id)[0], port=port_id, file=location.uri,
+            )
+        return self._prepared(port_id, location, major, version, table)
+
+    def _prepared(self, port_id: str, location: Location, major: int, version: str, table: pa.Table) -> _Prepared:
+        base = self._load(port_id, location)
+        try:
+            previous = self._snapshot_of(port_id, location, base) if base is not None else None
+        except StoreError:  # a table changed outside the mesh: this publish repairs it
+            previous = None
+        return _Prepared(major, version, location, base, previous, table)
+
+    def _write(self, port_id: str, item: _Prepared) -> DataFile:
+        try:
+            return delta.write_file(item.location, item.table)
+        except (OSError, pa.ArrowException) as error:
+            raise StoreError(
+                f"cannot write v{item.major}: {error}", domain=parse_port_id(port_id)[0], port=port_id,
+                file=item.location.uri,
+            ) from error
+
+    def _commit(self, port_id: str, item: _Prepared, files: list[DataFile], recorded: dict[str, Any]) -> Snapshot:
+        domain, _ = parse_port_id(port_id)
+        where = {"domain": domain, "port": port_id, "file": item.location.uri}
+        base = item.base
+        for attempt in range(_COMMIT_ATTEMPTS):
+            delta_version = 0 if base is None else base.version() + 1
+            digest = delta.content_hash(files)
+            snapshot = Snapshot(
+                port_id=port_id, major=item.major, version=item.version,
+                snapshot_id=f"{delta_version}-{digest[:16]}", content_hash=digest, rows=sum(f.rows for f in files),
+                published_at=datetime.now(timezone.utc).isoformat(), path=item.location.uri,
+                delta_version=delta_version, files=tuple(files), retried=attempt,
+                **{name: value for name, value in recorded.items() if name in _RECORDED_FIELDS},
+            )
+            metadata = {**snapshot.commit_metadata(), **{k: v for k, v in recorded.items() if k not in _RECORDED_FIELDS}}
+            try:
+                delta.commit(item.location, files, item.table.schema, metadata, base)
+            except delta.CommitRetry:
+                logger.warning("%s v%d: a vacuum committed first; retrying the publish's commit", port_id, item.major)
+                base = delta.load(item.location)
+                continue
+            except delta.CommitLost as lost:
+                raise StoreError(
+                    f"not published: another publish of v{item.major} committed Delta {lost} while this one was "
+                    "writing; this publish's files were removed, run it again to publish its data",
+                    **where,
+                ) from lost
+            except (DeltaError, OSError) as error:
+                raise StoreError(f"cannot commit v{item.major}: {error}", **where) from error
+            return snapshot
+        raise StoreError(f"cannot commit v{item.major}: the table kept changing ({_COMMIT_ATTEMPTS} attempts)", **where)
+
+    def _undo(self, port_id: str, committed: list[tuple[_Prepared, Snapshot]], cause: BaseException) -> None:
+        """Return every committed major to its previous snapshot after a later one failed."""
+        left = []
+        for item, snapshot in committed:
+            try:
+                if item.base is None:
+                    _drop_table(item.location)
+                elif item.previous is None:
+                    delta.restore(item.location, item.base.version(), None)
+                else:
+                    delta.restore(item.location, item.previous.delta_version, _restoring(item.previous, snapshot))
+            except (DeltaError, OSError, delta.CommitLost) as error:
+                left.append(f"v{item.major} ({snapshot.snapshot_id}: {error})")
+        if left:
+            raise StoreError(
+                f"publish failed ({cause}) and could not restore {', '.join(left)}: those majors serve the new data",
+                domain=parse_port_id(port_id)[0], port=port_id,
+            ) from cause
+
+    def _load(self, port_id: str, location: Location) -> DeltaTable | None:
+        self._refuse_old_layout(port_id, location)
+        try:
+            return delta.load(location)
+        except (DeltaError, OSError) as error:
+            raise StoreError(
+                f"cannot open the table: {error}", domain=parse_port_id(port_id)[0], port=port_id, file=location.uri
+            ) from error
+
+    def _snapshot_of(self, port_id: str, location: Location, table: DeltaTable) -> Snapshot:
+        """The snapshot ``table``'s loaded version serves: its newest publish, checked against its files."""
+        where = {"domain": parse_port_id(port_id)[0], "port": port_id, "file": location.uri}
+        try:
+            for version in range(table.version(), -1, -1):
+                info = delta.commit_info(location, version)
+                recorded = delta.mesh_metadata(info)
+                if recorded is not None:
+                    break
+                if delta.changes_data(info):
+                    raise StoreError(
+                        f"Delta version {version} ({info.get('operation', '?')}) was not committed by the mesh; "
+                        "publish the port again to serve a verified snapshot",
+                        **where,
+                    )
+            else:
+                raise StoreError("the table holds no mesh publish", **where)
+            snapshot = Snapshot.from_commit(recorded, location.uri)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StoreError(f"damaged commit metadata in Delta version {table.version()}: {error!r}", **where) from error
+        found = set(delta.active_files(table))
+        recorded_files = {data_file.path for data_file in snapshot.files}
+        if found != recorded_files:
+            raise StoreError(
+                f"Delta version {table.version()} serves files {sorted(found - recorded_files)} that snapshot "
+                f"{snapshot.snapshot_id} did not publish (and lacks {sorted(recorded_files - found)})",
+                **where,
+            )
+        return snapshot
+
+    def _read_files(self, snapshot: Snapshot) -> pa.Table:
+        location = Location(snapshot.path, self.location.storage_options)
+        return self._guard(
+            snapshot, lambda where, files: delta.read_files(where, files, verify=self.verify), location
+        )
+
+    def _guard(self, snapshot: Snapshot, action: Callable[[Location, list[DataFile]], Any], location: Location) -> Any:
+        where = {"domain": snapshot.port_id.split(".")[0], "port": snapshot.port_id}
+        try:
+            return action(location, list(snapshot.files))
+        except delta.TamperedFile as tampered:
+            raise StoreError(
+                f"file {tampered.data_file.path} of snapshot {snapshot.snapshot_id} changed since it was published "
+                f"(sha256 {tampered.found[:16]}, recorded {tampered.data_file.sha256[:16]}); refusing to serve it",
+                **where, file=f"{snapshot.path}/{tampered.data_file.path}",
+            ) from tampered
+        except (OSError, pa.ArrowException) as error:
+            raise StoreError(
+                f"cannot read snapshot {snapshot.snapshot_id}: {error}", **where, file=snapshot.path
+            ) from error
+
+    def _refuse_old_layout(self, port_id: str, location: Location) -> None:
+        infos = location.filesystem().get_file_info(list(_OLD_LAYOUT))
+        if any(info.type != pafs.FileType.NotFound for info in infos):
+            raise StoreError(
+                "this port major is in the old store layout (current.json and snapshots/); "
+                "run `mesh store migrate` to turn it into a Delta table",
+                domain=parse_port_id(port_id)[0], port=port_id, file=location.uri,
+            )
 
 
-def _write_parquet_durably(table: pa.Table, directory: Path) -> tuple[Path, str]:
-    """Write to a hidden temporary file in ``directory`` and fsync it; readers never list it.
+def _restoring(previous: Snapshot, failed: Snapshot) -> Callable[[int], dict[str, Any]]:
+    def metadata(version: int) -> dict[str, Any]:
+        restored = replace(previous, delta_version=version, snapshot_id=f"{version}-{previous.content_hash[:16]}")
+        return {**restored.commit_metadata(), "restores": previous.snapshot_id, "undoes": failed.snapshot_id}
 
-    Returns the file and the sha256 of its bytes, hashed as they are written.
-    """
-    handle, name = tempfile.mkstemp(prefix=".writing-", suffix=".parquet.tmp", dir=directory)
-    temporary = Path(name)
+    return metadata
+
+
+def _drop_table(location: Location) -> None:
+    """Remove a table this publish created: its log first, so readers never see a partial table."""
+    filesystem = location.filesystem()
+    filesystem.delete_dir("_delta_log")
+    for info in filesystem.get_file_info(pafs.FileSelector("", recursive=True, allow_not_found=True)):
+        if info.type == pafs.FileType.File:
+            filesystem.delete_file(info.path)
+
+
+def folders(location: Location) -> list[str]:
+    """The names of the folders directly under ``location``."""
+    selector = pafs.FileSelector("", allow_not_found=True)
     try:
-        with os.fdopen(handle, "wb") as raw:
-            sink = _HashingSink(raw)
-            pq.write_table(table, sink)
-            raw.flush()
-            os.fsync(raw.fileno())
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return temporary, sink.digest.hexdigest()
-
-
-class _HashingSink:
-    """A binary file that hashes every byte written through it."""
-
-    closed = False
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.raw.write(data)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-    def tell(self) -> int:
-        return self.raw.tell()
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    handle, name = tempfile.mkstemp(prefix=".writing-", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as sink:
-            json.dump(payload, sink, indent=2)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        infos = location.filesystem().get_file_info(selector)
+    except (OSError, DeltaError):
+        return []
+    return [info.base_name for info in infos if info.type == pafs.FileType.Directory]

@@ -79,7 +79,7 @@ def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_
     assert first.code == 0, first.stdout + first.stderr
     store = PortStore(mesh_home, "dev")
     before = store.current("artists.payouts", 1)
-    before_bytes = Path(before.path).read_bytes()
+    before_bytes = [Path(uri).read_bytes() for uri in before.file_uris]
 
     edit(
         root / "domains/artists/artists_dbt/models/marts/payouts.sql",
@@ -96,7 +96,7 @@ def test_a_model_that_breaks_its_contract_is_not_published(tmp_path: Path, mesh_
     assert payouts["checks"]["not_null_payouts_artist_id"] is False
     assert "artist_id" in payouts["error"] and "nothing published" in payouts["error"]
     assert store.current("artists.payouts", 1) == before
-    assert Path(before.path).read_bytes() == before_bytes
+    assert [Path(uri).read_bytes() for uri in before.file_uris] == before_bytes
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         [record] = instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey(["artists", "payouts"]), "contract"), limit=1

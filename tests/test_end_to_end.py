@@ -10,6 +10,8 @@ import json
 
 from conftest import REPO, latest_materialization, location_defs, materialize
 
+from mesh_core.sql import connect
+
 
 # The royalty rule, restated here as an independent oracle for the dbt models.
 USD_PER_SECOND = {"free": 0.000_02, "premium": 0.000_10}
@@ -64,6 +66,7 @@ def test_each_consumer_records_the_snapshots_it_read(published_mesh):
             "version": "1.0.0",
             "snapshot_id": profiles.snapshot_id,
             "data_version": profiles.content_hash,
+            "verified": True,
         }
     }
     read_by_payouts = latest_materialization(instance, "artists/payouts").metadata["mesh/inputs"].value
@@ -76,7 +79,7 @@ def test_each_consumer_records_the_snapshots_it_read(published_mesh):
 
 def test_sql_users_query_the_mesh_through_duckdb(published_mesh):
     store = published_mesh.store
-    with duckdb.connect(str(store.catalog_path), read_only=True) as sql:
+    with connect(store) as sql:
         joined = sql.execute(
             """
             select count(*) from "podcasts"."plays" p

@@ -1,36 +1,47 @@
-"""The port store: atomic snapshots, pointers, retention, the DuckDB catalog and crash safety."""
+"""The port store: Delta tables per port major, commit metadata, time travel, verification and all-or-nothing publishes."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
+import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from mesh_core import PortStore, StoreError
+from mesh_core import delta as delta_module
 
 
 def frame(n: int, offset: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"id": range(offset, offset + n), "name": [f"n{i}" for i in range(n)]})
 
 
-def test_publish_then_read_round_trips(store: PortStore):
-    snapshot = store.publish("users.profiles", frame(3), version="1.2.0")
+def table_dir(store: PortStore, major: int = 1, port_id: str = "users.profiles") -> Path:
+    return Path(store.table_location(port_id, major).uri)
+
+
+def test_publish_is_one_delta_commit_recording_the_snapshot(store: PortStore):
+    snapshot = store.publish("users.profiles", frame(3), version="1.2.0", run_id="run-1", code_version="abc",
+                             checks={"contract": True})
     loaded, current = store.read("users.profiles", major=1)
     pd.testing.assert_frame_equal(loaded, frame(3))
-    assert current == snapshot
+    assert current == snapshot and current.verified
     assert snapshot.rows == 3 and snapshot.major == 1 and snapshot.version == "1.2.0"
-    assert snapshot.content_hash == hashlib.sha256(Path(snapshot.path).read_bytes()).hexdigest()
-    assert snapshot.snapshot_id.endswith(snapshot.content_hash[:12])
-    assert Path(snapshot.path).is_relative_to(store.home / "dev" / "users" / "profiles" / "v1")
+    folder = store.home / "dev" / "users" / "profiles" / "v1"
+    assert snapshot.path == str(folder) and (folder / "_delta_log").is_dir()
+    (data_file,) = snapshot.files
+    assert snapshot.content_hash == data_file.sha256 == hashlib.sha256((folder / data_file.path).read_bytes()).hexdigest()
+    assert snapshot.snapshot_id == f"0-{snapshot.content_hash[:16]}" and snapshot.delta_version == 0
+    # The commit itself carries the record, readable by any Delta client.
+    (commit,) = DeltaTable(str(folder)).history()
+    recorded = json.loads(commit["mesh"])
+    assert recorded["snapshot_id"] == snapshot.snapshot_id and recorded["run_id"] == "run-1"
+    assert recorded["version"] == "1.2.0" and recorded["code_version"] == "abc" and recorded["rows"] == 3
+    assert recorded["checks"] == {"contract": True}
+    assert recorded["files"] == [{"path": data_file.path, "sha256": data_file.sha256, "size": data_file.size, "rows": 3}]
+    assert DeltaTable(str(folder)).to_pandas().sort_values("id").reset_index(drop=True).equals(frame(3))
 
 
 def test_same_content_same_hash_and_new_content_new_hash(store: PortStore):
@@ -38,6 +49,7 @@ def test_same_content_same_hash_and_new_content_new_hash(store: PortStore):
     second = store.publish("users.profiles", frame(3), version="1.0.0")
     third = store.publish("users.profiles", frame(4), version="1.0.0")
     assert first.content_hash == second.content_hash != third.content_hash
+    assert [s.delta_version for s in (first, second, third)] == [0, 1, 2]
     assert first.snapshot_id != second.snapshot_id
     assert store.current("users.profiles", 1) == third
 
@@ -50,28 +62,42 @@ def test_majors_are_served_side_by_side(store: PortStore):
     assert len(store.read("users.profiles", 2)[0]) == 5
 
 
-def test_missing_snapshot_names_port_and_file(store: PortStore):
+def test_time_travel_reads_an_earlier_snapshot(store: PortStore):
+    old = store.publish("users.profiles", frame(2), version="1.0.0")
+    store.publish("users.profiles", frame(5), version="1.1.0")
+    assert store.snapshots("users.profiles", 1) == [old.snapshot_id, store.current("users.profiles", 1).snapshot_id]
+    loaded, snapshot = store.read("users.profiles", 1, snapshot_id=old.snapshot_id)
+    pd.testing.assert_frame_equal(loaded, frame(2))
+    assert snapshot == old
+    with pytest.raises(StoreError, match=r"no snapshot 7-0123 in v1; retained: \['0-"):
+        store.read("users.profiles", 1, snapshot_id="7-0123")
+    with pytest.raises(StoreError, match="no snapshot nonsense"):
+        store.read("users.profiles", 1, snapshot_id="nonsense")
+
+
+def test_missing_snapshot_names_port_and_table(store: PortStore):
     with pytest.raises(StoreError, match="materialize the producer first") as raised:
         store.current("users.profiles", 1)
     assert raised.value.domain == "users" and raised.value.port == "users.profiles"
-    assert raised.value.file.endswith("v1/current.json")
+    assert raised.value.file.endswith("users/profiles/v1")
     store.publish("users.profiles", frame(1), version="2.0.0")
     with pytest.raises(StoreError, match=r"published majors are \[2\]"):
         store.current("users.profiles", 1)
 
 
-def test_damaged_pointer_is_a_store_error(store: PortStore):
-    store.publish("users.profiles", frame(1), version="1.0.0")
-    (store.port_dir("users.profiles", 1) / "current.json").write_text("{not json")
-    with pytest.raises(StoreError, match="damaged snapshot pointer"):
-        store.read("users.profiles", 1)
-
-
-def test_retention_keeps_the_newest_snapshots(mesh_home: Path):
-    store = PortStore(mesh_home, "dev", retain=2)
-    published = [store.publish("users.profiles", frame(i + 1), version="1.0.0") for i in range(4)]
-    assert store.snapshots("users.profiles", 1) == [s.snapshot_id for s in published[-2:]]
-    assert store.read("users.profiles", 1)[1] == published[-1]
+def test_a_store_in_the_old_layout_is_refused_with_what_to_do(store: PortStore):
+    old = table_dir(store)
+    (old / "snapshots").mkdir(parents=True)
+    (old / "current.json").write_text(json.dumps({"path": None}))
+    for action in (
+        lambda: store.current("users.profiles", 1),
+        lambda: store.read("users.profiles", 1),
+        lambda: store.majors("users.profiles"),
+        lambda: store.publish("users.profiles", frame(1), version="1.0.0"),
+    ):
+        with pytest.raises(StoreError, match=r"old store layout .*run `mesh store migrate`") as raised:
+            action()
+        assert raised.value.port == "users.profiles" and raised.value.file == str(old)
 
 
 def test_environments_are_isolated(mesh_home: Path):
@@ -80,90 +106,96 @@ def test_environments_are_isolated(mesh_home: Path):
         PortStore(mesh_home, "kitchen").current("users.profiles", 1)
 
 
-def test_duckdb_catalog_has_a_view_per_port(store: PortStore):
-    store.publish("users.profiles", frame(3), version="1.0.0")
-    store.publish("users.profiles", frame(7), version="1.0.0")
-    store.publish("podcasts.plays", frame(5), version="2.0.0")
-    with duckdb.connect(str(store.catalog_path), read_only=True) as connection:
-        assert connection.execute('select count(*) from "users"."profiles"').fetchone() == (7,)
-        assert connection.execute('select count(*) from "users"."profiles_v1"').fetchone() == (7,)
-        assert connection.execute('select count(*) from "podcasts"."plays"').fetchone() == (5,)
-
-
-def test_a_busy_catalog_does_not_fail_the_publish(store: PortStore, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("mesh_core.sql_catalog._LOCK_TIMEOUT_S", 0.5)
-    store.publish("users.profiles", frame(1), version="1.0.0")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(store.catalog_path)!r}); print('ok', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ok"
-        snapshot = store.publish("users.profiles", frame(2), version="1.0.0")
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
-    assert store.current("users.profiles", 1) == snapshot
-
-
 def test_internal_assets_round_trip(store: PortStore):
-    store.write_internal("users", "registrations", frame(4))
-    pd.testing.assert_frame_equal(store.read_internal("users", "registrations"), frame(4))
+    location = store.write_internal("users", "registrations", frame(4))
+    store.write_internal("users", "registrations", frame(6))
+    pd.testing.assert_frame_equal(store.read_internal("users", "registrations"), frame(6))
+    assert DeltaTable(location).version() == 1
     with pytest.raises(StoreError, match="has not been materialized"):
         store.read_internal("users", "nothing")
 
 
-_WRITER = textwrap.dedent(
-    """
-    import sys
-    import pandas as pd
-    from mesh_core import PortStore
-
-    rows = int(sys.argv[2])
-    big = pd.DataFrame({"id": range(rows), "name": ["x" * 40] * rows, "value": [0.5] * rows})
-    print("ready", flush=True)
-    PortStore(sys.argv[1], "dev").publish("users.profiles", big, version="1.0.0")
-    print("published", flush=True)
-    """
-)
-
-
-def _kill_mid_write(store: PortStore, rows: int, timeout_s: float = 60.0) -> bool:
-    """Start a real writer and SIGKILL it once its temporary file exists. True if it was caught mid-write."""
-    snapshots = store.port_dir("users.profiles", 1) / "snapshots"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(store.home), str(rows)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert writer.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and writer.poll() is None:
-            if any(snapshots.glob(".writing-*")):
-                os.kill(writer.pid, signal.SIGKILL)
-                writer.wait(timeout=10)
-                return True
-            time.sleep(0.001)
-        return False
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-        writer.wait(timeout=10)
+def test_a_changed_file_is_caught_at_read_and_named(store: PortStore, monkeypatch: pytest.MonkeyPatch):
+    snapshot = store.publish("users.profiles", frame(3), version="1.0.0")
+    victim = Path(snapshot.file_uris[0])
+    other = store.publish("users.other", frame(9), version="1.0.0")
+    victim.write_bytes(Path(other.file_uris[0]).read_bytes())  # another port's file in its place
+    with pytest.raises(StoreError, match=f"file {snapshot.files[0].path} of snapshot {snapshot.snapshot_id} changed") as raised:
+        store.read("users.profiles", 1)
+    assert raised.value.file == str(victim)
+    with pytest.raises(StoreError, match="changed since it was published"):
+        store.verified(store.current("users.profiles", 1))
+    # With verification off, the reader says so instead of checking.
+    unverified = PortStore(store.home, "dev", verify=False)
+    loaded, read = unverified.read("users.profiles", 1)
+    assert len(loaded) == 9 and not read.verified
 
 
-def test_writer_killed_mid_publish_leaves_previous_snapshot(store: PortStore):
-    previous = store.publish("users.profiles", frame(10), version="1.0.0")
-    previous_bytes = Path(previous.path).read_bytes()
-    caught = any(_kill_mid_write(store, rows=3_000_000) for _ in range(3))
-    assert caught, "the writer finished before it could be killed mid-write"
+def test_a_commit_made_outside_the_mesh_is_not_served_as_the_snapshot(store: PortStore):
+    store.publish("users.profiles", frame(3), version="1.0.0")
+    write_deltalake(str(table_dir(store)), frame(2, offset=100), mode="append")
+    with pytest.raises(StoreError, match=r"Delta version 1 \(WRITE\) was not committed by the mesh"):
+        store.read("users.profiles", 1)
+    # Publishing again repairs it.
+    pd.testing.assert_frame_equal(store.read("users.profiles", 1, snapshot_id=store.publish(
+        "users.profiles", frame(4), version="1.0.0").snapshot_id)[0], frame(4))
+    assert len(store.read("users.profiles", 1)[0]) == 4
 
-    snapshot_dir = Path(previous.path).parent
-    loaded, current = store.read("users.profiles", 1)
-    assert current == previous
-    assert Path(current.path).read_bytes() == previous_bytes
-    pd.testing.assert_frame_equal(loaded, frame(10))
-    # The torn file is hidden from readers: no visible snapshot file but the previous one.
-    assert sorted(p.name for p in snapshot_dir.glob("*.parquet")) == [Path(previous.path).name]
-    assert store.snapshots("users.profiles", 1) == [previous.snapshot_id]
-    # The store still accepts the next publish.
-    assert store.publish("users.profiles", frame(2), version="1.0.0").rows == 2
+
+def test_an_empty_publish_is_refused_unless_min_rows_allows_it(store: PortStore):
+    kept = store.publish("users.profiles", frame(3), version="1.0.0")
+    with pytest.raises(StoreError, match=r"refusing to publish 0 row\(s\) to v1: the port requires at least 1"):
+        store.publish("users.profiles", frame(0), version="1.0.0")
+    assert store.current("users.profiles", 1) == kept
+    assert store.publish("users.profiles", frame(0), version="1.0.0", min_rows=0).rows == 0
+    assert len(store.read("users.profiles", 1)[0]) == 0
+
+
+def test_majors_publish_all_or_nothing(store: PortStore):
+    """v2 commits first; v1's commit is then refused, so v2 goes back to its previous snapshot."""
+    v2_before = store.publish("users.profiles", frame(2), version="2.0.0")
+    v1_before = store.publish("users.profiles", frame(2), version="1.0.0")
+    DeltaTable(str(table_dir(store, 1))).alter.set_table_properties({"delta.appendOnly": "true"})
+    with pytest.raises(StoreError, match="cannot commit v1"):
+        store.publish_majors("users.profiles", [(frame(7), "2.1.0"), (frame(7), "1.1.0")])
+    loaded, v2_now = store.read("users.profiles", 2)
+    pd.testing.assert_frame_equal(loaded, frame(2))
+    assert v2_now.content_hash == v2_before.content_hash and v2_now.version == "2.0.0"
+    assert store.read("users.profiles", 1)[1] == v1_before
+    # A major that did not exist before is removed again.
+    with pytest.raises(StoreError, match="cannot commit v1"):
+        store.publish_majors("users.profiles", [(frame(7), "3.0.0"), (frame(7), "1.1.0")])
+    assert store.majors("users.profiles") == [1, 2]
+
+
+def test_a_writer_that_loses_the_race_fails_clearly_and_leaves_no_files(store: PortStore, monkeypatch: pytest.MonkeyPatch):
+    store.publish("users.profiles", frame(1), version="1.0.0")
+    other = PortStore(store.home, "dev")
+    write_file = delta_module.write_file
+
+    def write_while_another_commits(location, table):
+        monkeypatch.setattr(delta_module, "write_file", write_file)
+        other.publish("users.profiles", frame(5), version="1.0.0")  # a real concurrent publish wins
+        return write_file(location, table)
+
+    monkeypatch.setattr(delta_module, "write_file", write_while_another_commits)
+    with pytest.raises(StoreError, match=r"not published: another publish of v1 committed Delta version 1 \(WRITE\)"):
+        store.publish("users.profiles", frame(9), version="1.0.0")
+    assert len(store.read("users.profiles", 1)[0]) == 5
+    files = {p.name for p in table_dir(store).glob("*.parquet")}
+    assert files == {f.path for v in (0, 1) for f in store.snapshot("users.profiles", 1, store.snapshots("users.profiles", 1)[v]).files}
+
+
+def test_a_concurrent_vacuum_makes_the_commit_retry_and_say_so(store: PortStore, monkeypatch: pytest.MonkeyPatch):
+    store.publish("users.profiles", frame(1), version="1.0.0")
+    store.publish("users.profiles", frame(2), version="1.0.0")  # the first file is now removed: vacuum deletes it
+    write_file = delta_module.write_file
+
+    def write_while_vacuuming(location, table):
+        DeltaTable(location.uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        return write_file(location, table)
+
+    monkeypatch.setattr(delta_module, "write_file", write_while_vacuuming)
+    snapshot = store.publish("users.profiles", frame(4), version="1.0.0")
+    assert snapshot.retried == 1 and snapshot.delta_version == 4  # after VACUUM START and VACUUM END
+    assert store.read("users.profiles", 1)[1] == snapshot

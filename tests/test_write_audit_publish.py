@@ -43,10 +43,9 @@ def ledger(frames: list[pd.DataFrame]) -> dg.Definitions:
     return domain.definitions()
 
 
-def published_bytes(store: PortStore) -> tuple[bytes, bytes]:
+def published_bytes(store: PortStore) -> tuple[str, list[bytes]]:
     snapshot = store.current("ledger.entries", 1)
-    pointer = store.port_dir("ledger.entries", 1) / "current.json"
-    return pointer.read_bytes(), Path(snapshot.path).read_bytes()
+    return snapshot.snapshot_id, [Path(uri).read_bytes() for uri in snapshot.file_uris]
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FRAMES))

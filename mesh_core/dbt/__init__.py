@@ -3,8 +3,8 @@
 Requires the ``dbt`` extra (``dagster-dbt``, ``dbt-core<1.12``, ``dbt-duckdb``).
 
 - The domain's input ports (and its own Python assets) reach dbt as the tables of one
-  dbt source. Each run pins them to exact snapshots: a view per table, in the run's
-  DuckDB database, over the snapshot's parquet file (``sources``).
+  dbt source. Each run pins them to exact snapshots, verified against their hashes: a
+  view per table, in the run's DuckDB database, over the snapshot's parquet files (``sources``).
 - Selected models become output ports with the usual keys, group, owners, contract
   checks, previous majors and metadata (``specs``). dbt builds them into its own
   database (the "write"); mesh_core audits each one on its own against its pandera

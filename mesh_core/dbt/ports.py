@@ -52,6 +52,7 @@ class DbtPort:
         glossary: Business terms this product uses, with their definitions.
         strict: Columns the contract does not declare: refused (``True``), dropped
             (``"filter"``) or published (``False``), as for ``Domain.output_port``.
+        min_rows: The fewest rows a publish may have (default 1; 0 allows empty publishes).
 
     Example:
         >>> DbtPort(Payouts, "2.0.0", previous=[PreviousMajor("1.0.0", PayoutsV1, adapt=to_v1,  # doctest: +SKIP
@@ -68,6 +69,7 @@ class DbtPort:
     tags: Mapping[str, str] | None = None
     glossary: Mapping[str, str] | None = None
     strict: Strictness | None = None
+    min_rows: int = 1
 
 
 def dbt_ports(

@@ -93,7 +93,7 @@ def _audit_and_publish(
     read_here = {port_id: read for port_id, read in inputs_read.items() if port_id in reads}
     yield from write_audit_publish(
         store, spec.port_id, spec.served, frame, read_here, expectations, file=spec.file, asset_key=key,
-        blocked_by="its dbt tests failed" if blocked else None,
+        blocked_by="its dbt tests failed" if blocked else None, min_rows=spec.min_rows,
         extra_metadata={**how_metadata(context.run.run_id, spec.file), **lineage},
     )
 

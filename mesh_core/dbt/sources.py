@@ -40,23 +40,35 @@ def source_keys(
 def pin_sources(
     store: PortStore, database: Path, sources: Mapping[str, Any], domain: str
 ) -> dict[str, dict[str, Any]]:
-    """Point each source table at an exact snapshot; return what was pinned (the "with what")."""
+    """Point each source table at an exact snapshot, verified; return what was pinned (the "with what").
+
+    A local snapshot becomes a view over its version's parquet files; a snapshot on object
+    storage, which DuckDB cannot reach offline, is copied into the run's database.
+    """
     database.parent.mkdir(parents=True, exist_ok=True)
-    inputs_read, statements = {}, [f'CREATE SCHEMA IF NOT EXISTS "{SOURCE_SCHEMA}"']
+    inputs_read, relations = {}, {}
     for table, spec in sources.items():
         if isinstance(spec, InputPort):
-            snapshot = store.current(spec.port_id, spec.major)
-            path = snapshot.path
+            snapshot = store.verified(store.current(spec.port_id, spec.major))
             inputs_read[spec.port_id] = {"port_id": spec.port_id, "version": snapshot.version,
-                                         "snapshot_id": snapshot.snapshot_id, "data_version": snapshot.content_hash}
+                                         "snapshot_id": snapshot.snapshot_id, "data_version": snapshot.content_hash,
+                                         "verified": snapshot.verified}
         else:
-            path = str(store.internal_path(domain, spec.key.path[-1]))
-            if not Path(path).exists():
+            try:
+                snapshot = store.internal_snapshot(domain, spec.key.path[-1])
+            except MeshError as error:
                 raise MeshError(f"local asset {spec.key.to_user_string()} has not been materialized", domain=domain,
-                                file=path)
-        source = path.replace("'", "''")
-        statements.append(f"CREATE OR REPLACE VIEW \"{SOURCE_SCHEMA}\".\"{table}\" AS SELECT * FROM read_parquet('{source}')")
+                                file=error.file) from error
+            snapshot = store.verified(snapshot)
+        relations[table] = snapshot
     with duckdb.connect(str(database)) as connection:
-        for statement in statements:
-            connection.execute(statement)
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{SOURCE_SCHEMA}"')
+        for table, snapshot in relations.items():
+            name = f'"{SOURCE_SCHEMA}"."{table}"'
+            if store.location.is_local:
+                files = ", ".join("'" + uri.replace("'", "''") + "'" for uri in snapshot.file_uris)
+                connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+            else:
+                frame = store.frame(snapshot)  # noqa: F841 - DuckDB reads the local variable by name
+                connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
     return inputs_read

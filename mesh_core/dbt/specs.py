@@ -99,6 +99,7 @@ def port_spec(
         tags=port.tags,
         glossary=port.glossary,
         strict=port.strict,
+        min_rows=port.min_rows,
         file=declared_in,
     )
     schema_file = Path(project.project_dir) / node["original_file_path"]

@@ -17,6 +17,7 @@ from mesh_core.errors import MeshError
 from mesh_core.mesh import render
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import load_manifests, paused_gc
+from mesh_core.mesh.store_cli import sql, store
 from mesh_core.mesh.validate import validate
 from mesh_core.mesh.workspace import Location, load_workspace
 from mesh_core.settings import MeshSettings
@@ -324,3 +325,7 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
         source = "with status from DAGSTER_HOME" if statuses is not None else "without status (DAGSTER_HOME not set)"
         counts = f"{len(site.catalog['products'])} products in {len(site.catalog['domains'])} domains"
         click.echo(f"wrote {counts} to {out} {source}")
+
+
+main.add_command(store)
+main.add_command(sql)

@@ -1,0 +1,94 @@
+"""``mesh store`` (gc, migrate) and ``mesh sql``: the port store from the command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mesh_core.mesh import render
+
+FORMATS = click.Choice(["text", "json"])
+
+
+@click.group()
+def store() -> None:
+    """Look after the port store at MESH_HOME/MESH_ENV."""
+
+
+@store.command()
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--grace-hours", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Files younger than this stay: publishes still writing, versions just replaced.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def gc(dry_run: bool, grace_hours: int, fmt: str) -> None:
+    """Vacuum every table: keep each port major's newest snapshots and every snapshot a consumer still names.
+
+    Consumers are read from the Dagster instance at DAGSTER_HOME; files left by killed
+    writers and versions beyond retention are removed.
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.UsageError("set DAGSTER_HOME: gc keeps every snapshot a consumer materialization there names")
+    import dagster as dg
+
+    from mesh_core.mesh.store_gc import collect, pinned_versions
+    from mesh_core.store import PortStore
+
+    with dg.DagsterInstance.get() as instance:
+        pinned = pinned_versions(instance)
+    results = collect(PortStore.from_env(), pinned, dry_run=dry_run, grace_hours=grace_hours)
+    removed = sum(len(result.removed) for result in results)
+    if fmt == "json":
+        click.echo(render.as_json({"dry_run": dry_run, "tables": [r.to_dict() for r in results], "removed": removed}))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for result in results:
+        click.echo(f"{result.table}: kept versions {result.kept_versions}; {verb} {len(result.removed)} file(s)")
+        for path in result.removed:
+            click.echo(f"  {path}")
+    click.echo(f"{len(results)} table(s); {verb} {removed} file(s)")
+
+
+@store.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def migrate(fmt: str) -> None:
+    """Turn every port major in the old layout (current.json and snapshots/) into a Delta table."""
+    from mesh_core.store import PortStore
+
+    port_store = PortStore.from_env()
+    migrated = port_store.migrate()
+    if fmt == "json":
+        click.echo(render.as_json({"migrated": [
+            {"port_id": s.port_id, "major": s.major, "table": s.path, "snapshot_id": s.snapshot_id} for s in migrated
+        ]}))
+        return
+    for snapshot in migrated:
+        click.echo(f"{snapshot.port_id} v{snapshot.major}: now Delta table {snapshot.path} ({snapshot.snapshot_id})")
+    click.echo(f"{len(migrated)} port major(s) migrated")
+
+
+@click.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
+def sql(query: str, fmt: str) -> None:
+    """Run QUERY on DuckDB views of every port's current snapshot, e.g. 'select * from "users"."profiles"'."""
+    import duckdb
+
+    from mesh_core.sql import connect
+
+    with connect() as connection:
+        try:
+            relation = connection.sql(query)
+        except duckdb.Error as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+        if relation is None:
+            return
+        frame = relation.df()
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", date_format="iso"))
+    else:
+        click.echo(frame.to_string(index=False))

@@ -1,0 +1,26 @@
+"""SQL on the mesh: a DuckDB connection with a view per published port.
+
+Example:
+    >>> from mesh_core.sql import connect  # doctest: +SKIP
+    >>> connect().sql('SELECT count(*) FROM "users"."profiles"').fetchone()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from mesh_core.sql_catalog import create_views
+from mesh_core.store import PortStore
+
+
+def connect(store: PortStore | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with ``"<domain>"."<port>_v<major>"`` and ``"<domain>"."<port>"`` views.
+
+    The views read each port major's snapshot that is current as the connection opens,
+    verified against its recorded hashes unless ``MESH_VERIFY=off``. Open a new
+    connection to see later publishes. ``store`` defaults to ``PortStore.from_env()``.
+    """
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    create_views(connection, store or PortStore.from_env())
+    return connection
