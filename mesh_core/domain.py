@@ -183,7 +183,7 @@ class Domain:
         port_id = f"{self.name}.{name}"
         where = {"domain": self.name, "port": port_id, "file": file}
         for argument, value in (("inputs", inputs), ("tags", tags), ("glossary", glossary)):
-            _check_mapping(argument, value, where)
+            check_mapping(argument, value, where)
         try:
             port_contract = self._contract(contract, version, access, consumers, freshness, port_id, strict)
             older = tuple(
@@ -222,7 +222,7 @@ class Domain:
         def decorate(function: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
             asset_name = self._claim_name(name or function.__name__, function)
             where = {"domain": self.name, "port": f"{self.name}.{asset_name}", "file": _source_file(function)}
-            _check_mapping("inputs", inputs, where)
+            check_mapping("inputs", inputs, where)
             ins = self._asset_ins(inputs or {}, function, f"{self.name}.{asset_name}")
             asset = dg.asset(
                 key=[self.name, asset_name],
@@ -353,7 +353,7 @@ def _distinct(assets: Any) -> list[dg.AssetsDefinition]:
     return list({id(asset): asset for asset in assets}.values())
 
 
-def _check_mapping(argument: str, value: Any, where: dict[str, Any]) -> None:
+def check_mapping(argument: str, value: Any, where: dict[str, Any]) -> None:
     """A mapping given as something else (``inputs=[InputPort(...)]``) is a DefinitionError, not a TypeError."""
     if value is not None and not isinstance(value, Mapping):
         raise DefinitionError(

@@ -68,6 +68,18 @@ def test_dbt_and_pandera_contracts_must_agree_at_load(contract, problem):
     assert str(SCHEMA_YML) in error.file and __file__ in error.file, "names both files"
 
 
+@pytest.mark.parametrize("argument", ["ports", "sources"])
+def test_ports_or_sources_given_as_a_list_are_a_definition_error(argument: str):
+    given = {
+        "ports": {"payouts": DbtPort(Payouts, version="1.0.0")},
+        "sources": {"podcasts__plays": InputPort("podcasts.plays", version="1")},
+    }
+    given[argument] = list(given[argument].values())
+    with pytest.raises(DefinitionError, match=f"{argument} must be a mapping") as raised:
+        dbt_ports(Domain("artists", owner="team:artists"), artists_dbt, **given)
+    assert (raised.value.domain, raised.value.file) == ("artists", __file__)
+
+
 def test_consistent_contracts_load():
     build(Payouts)
 

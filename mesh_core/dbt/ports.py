@@ -26,7 +26,7 @@ from mesh_core.dbt.specs import (
     upstream_sources,
     with_mesh_attributes,
 )
-from mesh_core.domain import Domain
+from mesh_core.domain import Domain, check_mapping
 from mesh_core.errors import DefinitionError
 from mesh_core.io import STORE_KEY
 from mesh_core.port_asset import OutputPortSpec, port_check_specs
@@ -96,6 +96,8 @@ def dbt_ports(
         ...           sources={"podcasts__plays": InputPort("podcasts.plays", version="1")})
     """
     declared_in = inspect.currentframe().f_back.f_code.co_filename  # where ports and sources are declared
+    for argument, value in (("ports", ports), ("sources", sources)):
+        check_mapping(argument, value, {"domain": domain.name, "port": None, "file": declared_in})
     manifest = load_manifest(project, domain)
     nodes = nodes_by_name(manifest)
     source_nodes = {
