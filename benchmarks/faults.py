@@ -196,7 +196,7 @@ def tampering(home: Path, count: int) -> int:
 
 
 def run(quick: bool) -> str:
-    kill_count, pair_count, tamper_count = (2, 2, 5) if quick else (10, 10, 25)
+    kill_count, pair_count, tamper_count = (1, 2, 5) if quick else (10, 10, 25)
     slow_rows = 100_000 if quick else 400_000
     with tempfile.TemporaryDirectory() as folder:
         killed = kills(Path(folder, "kills"), kill_count, rows=100_000 if quick else 300_000)
