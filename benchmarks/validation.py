@@ -36,7 +36,8 @@ def run(quick: bool) -> str:
                      (floor.case, floor, f"{ratio(floor, baseline)} (floor)")]
     notes = (
         f"{rows:,} rows, 6 columns (int64 ×3, float64, str, datetime64[us, UTC]); a strict schema with a "
-        "unique key, non-null columns, range and set checks. The three cases alternate within each repetition. Ratio: the case's median over pandera's on the "
+        "unique key, non-null columns, range and set checks. The three cases alternate within each repetition. "
+        "Ratio: the case's median over pandera's on the "
         "same frame, same run. Aim: ratio to pandera ≤ 1.0 (stretch ≤ 0.5). The port's check is pandera's "
         "own lazy validation plus a summary of its failure cases (counts per check, samples), so mesh_core "
         "has no faster path of its own: the hand-written floor is the bound any faster path would meet."
