@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
-from benchmarks import graph, location, memory, mesh_run, publish, validation
+from benchmarks import faults, graph, location, memory, mesh_run, publish, read, s3, validation
 from benchmarks.timing import machine
 
-SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run}
+SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run,
+          "P7": read.run, "P8": s3.run, "P9": faults.run}
 
 
 def main() -> None:
@@ -17,15 +20,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI: checks the benchmarks run")
     parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--note", default="", help="a line for the header, e.g. how busy the machine was")
     args = parser.parse_args()
-    started = time.perf_counter()
-    sections = [SUITES[name](args.quick) for name in (args.only or sorted(SUITES))]
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    sections = []
+    for name in args.only or sorted(SUITES):
+        suite_started = time.perf_counter()
+        sections.append(SUITES[name](args.quick))
+        print(f"{name}: {time.perf_counter() - suite_started:.1f}s", file=sys.stderr, flush=True)
     mode = "quick (CI smoke sizes)" if args.quick else "full"
     header = (
         "# Benchmarks\n\n"
         f"Mode: {mode}. Machine: {machine()}.\n\n"
         "Every ratio compares two cases measured side by side in the same run; absolute times on a "
         "shared 2-core machine are noise. Regenerate with `python -m benchmarks`.\n\n"
+        f"Load average (1 min) when the run started: {load_before:.1f}; when it ended: {os.getloadavg()[0]:.1f}.\n\n"
+        + (f"{args.note}\n\n" if args.note else "")
     )
     args.out.write_text(header + "\n".join(sections))
     print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")

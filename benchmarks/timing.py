@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -37,6 +37,25 @@ def measure(case: str, function: Callable[[], object], repeats: int) -> Measurem
     return Measurement(case, seconds)
 
 
+def interleaved(cases: Sequence[tuple[str, Callable[[], object]]], repeats: int) -> list[Measurement]:
+    """Time each case ``repeats`` times, alternating the cases within every repetition.
+
+    Each case is called once to warm up. Repetition ``i`` runs the cases in order, the next
+    one in reverse order (A B, B A, A B, ...), so a slow spell on a shared machine, or the
+    cache one case leaves behind, falls on every case alike rather than on one block.
+    """
+    for _, function in cases:
+        function()
+    seconds: list[list[float]] = [[] for _ in cases]
+    for repetition in range(repeats):
+        order = range(len(cases)) if repetition % 2 == 0 else reversed(range(len(cases)))
+        for index in order:
+            started = time.perf_counter()
+            cases[index][1]()
+            seconds[index].append(time.perf_counter() - started)
+    return [Measurement(name, timings) for (name, _), timings in zip(cases, seconds)]
+
+
 def ratio(case: Measurement, baseline: Measurement) -> str:
     """The case's median over the baseline's, as the tables print it."""
     return f"{case.median / baseline.median:.2f}"
@@ -46,7 +65,7 @@ def machine() -> str:
     """One line describing the machine and the versions measured."""
     import os
 
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("dagster", "pandas", "pandera", "networkx", "duckdb"))
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("dagster", "pandas", "pandera", "networkx", "duckdb", "deltalake", "pyarrow", "moto"))
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
 
 

@@ -227,8 +227,10 @@ def read_files(location: Location, files: list[DataFile], *, verify: bool) -> pa
     filesystem = location.filesystem()
     tables = []
     for data_file in files:
-        with filesystem.open_input_stream(data_file.path) as stream:
-            data = stream.read_buffer()
+        # A random-access file reads its known size in one go; a stream's read_buffer() grows a
+        # buffer chunk by chunk (on S3 twenty times slower than pyarrow reading the object itself).
+        with filesystem.open_input_file(data_file.path) as source:
+            data = source.read_buffer()
         if verify:
             found = hashlib.sha256(data).hexdigest()
             if found != data_file.sha256:
