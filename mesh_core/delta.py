@@ -30,7 +30,13 @@ METADATA_KEY = "mesh"
 # Commits that change no data: a publish before them is still the table's content.
 _NO_DATA_CHANGE = ("VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CREATE CHECKPOINT")
 # Mesh keeps every commit's info: the current publish's metadata must outlive log cleanup.
-_TABLE_CONFIGURATION = {"delta.enableExpiredLogCleanup": "false"}
+# A checkpoint every 10 commits bounds the log a reader replays to open a table (on S3, each
+# commit since the last checkpoint is a round trip: 1 s at 99 commits with delta-rs's default of 100).
+CHECKPOINT_INTERVAL = 10
+_TABLE_CONFIGURATION = {
+    "delta.enableExpiredLogCleanup": "false",
+    "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
+}
 
 
 class CommitRetry(Exception):

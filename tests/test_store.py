@@ -44,6 +44,18 @@ def test_publish_is_one_delta_commit_recording_the_snapshot(store: PortStore):
     assert DeltaTable(str(folder)).to_pandas().sort_values("id").reset_index(drop=True).equals(frame(3))
 
 
+def test_a_busy_port_is_checkpointed_so_readers_replay_a_short_log(store: PortStore):
+    for rows in range(1, delta_module.CHECKPOINT_INTERVAL + 3):
+        store.publish("users.profiles", frame(rows), version="1.0.0")
+    log = store.root / "users/profiles/v1/_delta_log"
+    assert sorted(p.name for p in log.glob("*.checkpoint.parquet")) == [
+        f"{delta_module.CHECKPOINT_INTERVAL - 1:020d}.checkpoint.parquet"
+    ]
+    current, snapshot = store.read("users.profiles", 1)
+    assert len(current) == delta_module.CHECKPOINT_INTERVAL + 2
+    assert len(store.snapshots("users.profiles", 1)) == delta_module.CHECKPOINT_INTERVAL + 2
+
+
 def test_same_content_same_hash_and_new_content_new_hash(store: PortStore):
     first = store.publish("users.profiles", frame(3), version="1.0.0")
     second = store.publish("users.profiles", frame(3), version="1.0.0")
