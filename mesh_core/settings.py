@@ -107,6 +107,21 @@ class MeshSettings:
         )
 
 
+def location_store_environment(raw_home: str | None, home: Path) -> dict[str, str]:
+    """``MESH_HOME`` and ``MESH_WORKDIR`` for a location process, which starts in a folder of its own.
+
+    ``raw_home`` is the caller's ``MESH_HOME``: an object-store URI is passed on as it is;
+    otherwise the store is the absolute local folder ``home``, which also holds the
+    working files.
+
+    Example:
+        >>> location_store_environment("s3://bucket/mesh", Path("/srv/mesh"))["MESH_HOME"]
+        's3://bucket/mesh'
+    """
+    uri = raw_home.rstrip("/") if raw_home and _URI.match(raw_home) else None
+    return {"MESH_HOME": uri or str(home.absolute()), "MESH_WORKDIR": str(home.absolute())}
+
+
 def find_workspace_root(start: Path | None = None) -> Path | None:
     """The nearest folder at or above ``start`` (default: the working directory) with a ``workspace.yaml``.
 

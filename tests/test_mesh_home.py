@@ -94,3 +94,13 @@ def test_a_location_started_in_its_own_folder_publishes_into_the_workspace_root_
     assert done.returncode == 0, done.stderr[-3000:]
     assert PortStore(root / (raw or ".mesh"), "dev").current("users.profiles", 1).rows == 1000
     assert not (root / "domains" / "users" / (raw or ".mesh")).exists()
+
+
+def test_location_processes_get_the_object_store_uri_and_a_local_workdir(tmp_path: Path):
+    from mesh_core.settings import location_store_environment
+
+    assert location_store_environment("s3://bucket/mesh/", tmp_path) == {
+        "MESH_HOME": "s3://bucket/mesh", "MESH_WORKDIR": str(tmp_path),
+    }
+    for raw in (None, "", ".mesh", str(tmp_path)):
+        assert location_store_environment(raw, tmp_path) == {"MESH_HOME": str(tmp_path), "MESH_WORKDIR": str(tmp_path)}

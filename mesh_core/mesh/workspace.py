@@ -16,6 +16,7 @@ from typing import IO, Any
 import yaml
 
 from mesh_core.errors import WorkspaceError
+from mesh_core.settings import location_store_environment
 
 _MODULE_KEYS = {"python_module": "module_name", "python_package": "package_name"}
 _READER_GRACE_S = 30  # how long output may still drain after the process ends
@@ -45,12 +46,13 @@ def run_in_location(
     """Run ``python -m <tool>`` in the location's interpreter and working directory.
 
     The process gets this one's environment plus ``env``, with ``home`` as an absolute
-    ``MESH_HOME``: a location starts in its own folder, where a relative one would
-    name another store. Each line it prints goes to ``on_line`` as it comes. The tool
+    ``MESH_HOME`` (or, for a store on S3, the URI, with ``home`` as ``MESH_WORKDIR``): a
+    location starts in its own folder, where a relative path would name another store. Each line it prints goes to ``on_line`` as it comes. The tool
     writes its JSON result to ``--out``. Returns that result, or a one-line error: the
     tool's last stderr line, a timeout, or a missing interpreter.
     """
-    environment = {**os.environ, **(env or {}), "MESH_HOME": str(home.absolute()), "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    environment.update(location_store_environment(environment.get("MESH_HOME"), home))
     with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
         out = Path(folder) / "result.json"
         command = [location.executable, "-m", tool, "--module", location.module, *args, "--out", str(out)]
