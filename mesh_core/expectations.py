@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 import pandera.pandas as pa
 
-from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry
+from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry, RegistryError
 from mesh_core.schema_doc import schema_from_document
 from mesh_core.settings import MeshSettings
 from mesh_core.store import PortStore
@@ -47,8 +47,38 @@ def registry_of(store: PortStore) -> Registry:
     return Registry(store.location.child(REGISTRY_DIR).uri, store.location.storage_options)
 
 
-def expectations_at_publish(store: PortStore, port_id: str) -> list[Expectation]:
-    """Register the producer's manifest, then every consumer's expectations on ``port_id`` from the registry.
+@dataclass(frozen=True)
+class PublishView:
+    """What a producer learns from the registry before a publish, and how it registers once the publish is done."""
+
+    expectations: list[Expectation]
+    registry: Registry
+    producer: str
+    previous: RegistryEntry | None
+    port_id: str
+    pins: list[str]
+
+    def register(self) -> None:
+        """Write the producer's entry, with who pins the port, after a publish committed.
+
+        A registry that cannot take it leaves the entry older than the publish: the run
+        says so in its log and ``mesh status`` reports the entry stale.
+        """
+        defs = _DEFINITIONS.get(self.producer)
+        if defs is None:  # not built by Domain.definitions(): there is no manifest to register
+            return
+        from mesh_core.manifest import build_manifest
+
+        location = self.previous.location if self.previous else self.producer
+        pinned_by = {**(self.previous.pinned_by if self.previous else {}), self.port_id: self.pins}
+        try:
+            self.registry.register(build_manifest(defs, location), location=location, pinned_by=pinned_by)
+        except RegistryError as error:
+            dg.get_dagster_logger().warning(f"published, but not registered: {error}")
+
+
+def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
+    """Every consumer's expectations on ``port_id``, read from the registry, before the producer publishes.
 
     Raises:
         RegistryError: the producer's own entry is damaged, or claimed by another owner.
@@ -58,8 +88,16 @@ def expectations_at_publish(store: PortStore, port_id: str) -> list[Expectation]
     entries, broken = registry.scan()
     if producer in broken:
         raise broken[producer]
-    found, pinning = _declared(entries, producer, port_id)
     previous = entries.get(producer)
+    defs = _DEFINITIONS.get(producer)
+    owner = (_value(defs.metadata.get("mesh/domain")) or {}).get("owner") if defs is not None and defs.metadata else None
+    if previous is not None and owner is not None and previous.owner != owner:
+        raise RegistryError(
+            f"domain {producer} is registered by owner {previous.owner} (location {previous.location}); a domain of "
+            f"owner {owner} cannot publish under the same name: rename one of them",
+            domain=producer, port=port_id, file=previous.file,
+        )
+    found, pinning = _declared(entries, producer, port_id)
     failing = {domain: f"its registry entry {error.file} cannot be read: {error.message}" for domain, error in broken.items()}
     for consumer in (previous.pinned_by.get(port_id, []) if previous else []):
         if consumer not in entries and consumer not in broken:
@@ -75,8 +113,7 @@ def expectations_at_publish(store: PortStore, port_id: str) -> list[Expectation]
         failing = {}
     found += [Expectation(consumer, -1, None, reason) for consumer, reason in sorted(failing.items())]
     known = set(previous.pinned_by.get(port_id, [])) if previous else set()
-    _register(registry, producer, previous, port_id, sorted(pinning | (known & set(failing))))
-    return found
+    return PublishView(found, registry, producer, previous, port_id, sorted(pinning | (known & set(failing))))
 
 
 def _declared(entries: dict[str, RegistryEntry], producer: str, port_id: str) -> tuple[list[Expectation], set[str]]:
@@ -102,13 +139,5 @@ def _expectation(consumer: str, read: dict[str, Any], file: str) -> Expectation:
         return Expectation(consumer, -1, None, f"its expectations in {file} cannot be rebuilt: {error}")
 
 
-def _register(registry: Registry, producer: str, previous: RegistryEntry | None, port_id: str, pins: list[str]) -> None:
-    """Write the producer's entry (when its Definitions were built by ``Domain.definitions``), with the port's pins."""
-    defs = _DEFINITIONS.get(producer)
-    if defs is None:
-        return
-    from mesh_core.manifest import build_manifest
-
-    location = previous.location if previous else producer
-    pinned_by = {**(previous.pinned_by if previous else {}), port_id: pins}
-    registry.register(build_manifest(defs, location), location=location, pinned_by=pinned_by)
+def _value(metadata_value: Any) -> Any:
+    return getattr(metadata_value, "value", metadata_value)

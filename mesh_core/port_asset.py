@@ -74,11 +74,12 @@ def build_port_asset(
         }
         result = fn(context=context, **frames) if wants_context else fn(**frames)
         store = getattr(context.resources, STORE_KEY).store()
-        expectations = expectations_at_publish(store, spec.port_id)
+        consumers = expectations_at_publish(store, spec.port_id)
         yield from write_audit_publish(
-            store, spec.port_id, served, result, inputs_read, expectations, file=spec.file,
+            store, spec.port_id, served, result, inputs_read, consumers.expectations, file=spec.file,
             extra_metadata=how_metadata(context.run.run_id, spec.file), min_rows=spec.min_rows,
         )
+        consumers.register()
 
     return dg.asset(
         key=key,
