@@ -15,7 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -56,12 +56,14 @@ EMAIL = 'latest["email"].str.strip().str.lower()'
 class Repository:
     root: Path
     env: dict[str, str]
+    printed: list[str] = field(default_factory=list)
 
     def run(self, *args: str, tool: str = "mesh", timeout: int = 600) -> MeshRun:
         done = subprocess.run(
             [str(self.root / ".venv/bin" / tool), *args], cwd=self.root, env=self.env, capture_output=True,
             text=True, timeout=timeout,
         )
+        self.printed += [done.stdout, done.stderr]
         return MeshRun(done.returncode, done.stdout, done.stderr)
 
     def python(self, code: str) -> subprocess.CompletedProcess:
@@ -214,3 +216,4 @@ def test_two_repositories_share_one_mesh_on_s3(tmp_path: Path, s3_endpoint: str)
     assert not (tmp_path / "store").exists()
     for key in keys:
         assert SECRET.encode() not in client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert not [text for text in producer.printed + consumer.printed if SECRET in text], "credentials never printed"
