@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -178,3 +179,36 @@ def test_mesh_commands_refuse_a_damaged_entry_and_leave_it_as_it_is(mesh_home: P
     assert f"domain users ({path}): damaged registry entry" in done.stderr
     assert "Traceback" not in done.stderr
     assert path.read_bytes() == damaged
+
+
+def test_validate_warns_of_an_entry_holding_other_code_than_the_workspace(mesh_home: Path):
+    from mesh_core.mesh.sources import MeshSources, stale_entries
+
+    registered = local_registry(mesh_home).register(manifest(), location="users")
+    changed = manifest()
+    changed["ports"][0]["code_version"] = "edited since"
+
+    assert stale_entries(MeshSources([manifest()], {"users": registered})) == []
+    assert stale_entries(MeshSources([changed], {"users": registered})) == ["users"]
+
+
+def test_status_marks_a_port_published_by_other_code_after_its_entry(mesh_home: Path, instance):
+    import dagster as dg
+
+    from mesh_core.mesh.graph import MeshGraph
+    from mesh_core.mesh.status import product_statuses
+
+    registered = local_registry(mesh_home).register(manifest(), location="users")
+    graph = MeshGraph.from_manifests([registered.manifest])
+    key = dg.AssetKey(["users", "profiles"])
+    now = datetime.now(timezone.utc)
+
+    def stale() -> list[str]:
+        [status] = product_statuses(graph, instance, now, {"users": local_registry(mesh_home).read("users")})
+        return status.stale
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, tags={"dagster/code_version": "other code"}))
+    assert any("registry entry" in reason for reason in stale())
+    code = registered.manifest["ports"][0]["code_version"]
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, tags={"dagster/code_version": code}))
+    assert not any("registry entry" in reason for reason in stale())
