@@ -212,3 +212,14 @@ def test_status_marks_a_port_published_by_other_code_after_its_entry(mesh_home: 
     code = registered.manifest["ports"][0]["code_version"]
     instance.report_runless_asset_event(dg.AssetMaterialization(key, tags={"dagster/code_version": code}))
     assert not any("registry entry" in reason for reason in stale())
+
+
+def test_mesh_run_does_not_try_to_start_a_grpc_location(mesh_home: Path, tmp_path: Path):
+    local_registry(mesh_home).register(manifest(), location="users")
+    workspace = grpc_workspace(tmp_path / "repo")
+
+    done = mesh("run", "-w", str(workspace), cwd=tmp_path)
+
+    assert done.code == 2
+    assert "grpc_server location(s) ['users'] run in their own code servers" in done.stderr
+    assert not (mesh_home / "dev" / "users" / "profiles").exists()

@@ -282,6 +282,12 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
 
     mesh = load_mesh(workspace)
     targets = resolve_selection(mesh.graph, selection)
+    elsewhere = sorted({mesh.graph.ports[p]["location"] for p in targets} & {loc.name for loc in mesh.locations if loc.grpc})
+    if elsewhere:
+        raise MeshError(
+            f"grpc_server location(s) {elsewhere} run in their own code servers, not here: select ports of the other "
+            "locations, or run `mesh run` in those domains' repositories"
+        )
     live = sys.stdout.isatty() and fmt == "text"
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
