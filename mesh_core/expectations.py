@@ -1,9 +1,10 @@
 """Consumer expectations, read from the store's registry by a producer at publish.
 
-Before a port publishes, its domain registers its manifest (see ``mesh_core.registry``)
-and reads, from every other domain's entry, the expectations declared on the port. It
-never imports the mesh wing or any consumer's code, and it never reads a local cache:
-a consumer in another repository is seen as soon as it registers.
+Before a port publishes, its producer reads, from every other domain's entry in the
+registry (see ``mesh_core.registry``), the expectations declared on the port; once the
+publish has committed, it registers its own manifest. It never imports the mesh wing or
+any consumer's code, and it never reads a local cache: a consumer in another repository
+is seen as soon as it registers.
 
 It fails closed. A consumer whose entry cannot be read (damaged, from a newer format),
 or which pinned the port at the domain's last publish but whose entry is now missing,
@@ -24,7 +25,8 @@ from mesh_core.schema_doc import schema_from_document
 from mesh_core.settings import MeshSettings
 from mesh_core.store import PortStore
 
-_DEFINITIONS: dict[str, dg.Definitions] = {}
+_DEFINITIONS: dict[str, list[dg.Definitions]] = {}
+_KEPT = 8  # Definitions kept per domain name (a test process builds many)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,24 @@ class Expectation:
 
 def remember_definitions(domain: str, defs: dg.Definitions) -> None:
     """Keep the Definitions a domain built, so its publishes can register its manifest."""
-    _DEFINITIONS[domain] = defs
+    kept = _DEFINITIONS.setdefault(domain, [])
+    kept.append(defs)
+    del kept[:-_KEPT]
+
+
+def _publishing_definitions(port_id: str) -> dg.Definitions | None:
+    """The newest Definitions built by ``Domain.definitions`` that hold the port running now, at its code version."""
+    domain, name = port_id.split(".", 1)
+    key = dg.AssetKey([domain, name])
+    try:
+        running = dg.AssetExecutionContext.get().assets_def.code_versions_by_key.get(key)
+    except dg.DagsterInvariantViolationError:  # outside a run
+        running = None
+    for defs in reversed(_DEFINITIONS.get(domain, [])):
+        graph = defs.resolve_asset_graph()
+        if key in graph.materializable_asset_keys and (running is None or graph.get(key).code_version == running):
+            return defs
+    return None
 
 
 def registry_of(store: PortStore) -> Registry:
@@ -57,6 +76,7 @@ class PublishView:
     previous: RegistryEntry | None
     port_id: str
     pins: list[str]
+    definitions: dg.Definitions | None
 
     def register(self) -> None:
         """Write the producer's entry, with who pins the port, after a publish committed.
@@ -64,7 +84,7 @@ class PublishView:
         A registry that cannot take it leaves the entry older than the publish: the run
         says so in its log and ``mesh status`` reports the entry stale.
         """
-        defs = _DEFINITIONS.get(self.producer)
+        defs = self.definitions
         if defs is None:  # not built by Domain.definitions(): there is no manifest to register
             return
         from mesh_core.manifest import build_manifest
@@ -89,7 +109,7 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
     if producer in broken:
         raise broken[producer]
     previous = entries.get(producer)
-    defs = _DEFINITIONS.get(producer)
+    defs = _publishing_definitions(port_id)
     owner = (_value(defs.metadata.get("mesh/domain")) or {}).get("owner") if defs is not None and defs.metadata else None
     if previous is not None and owner is not None and previous.owner != owner:
         raise RegistryError(
@@ -113,7 +133,8 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
         failing = {}
     found += [Expectation(consumer, -1, None, reason) for consumer, reason in sorted(failing.items())]
     known = set(previous.pinned_by.get(port_id, [])) if previous else set()
-    return PublishView(found, registry, producer, previous, port_id, sorted(pinning | (known & set(failing))))
+    pins = sorted(pinning | (known & set(failing)))
+    return PublishView(found, registry, producer, previous, port_id, pins, defs)
 
 
 def _declared(entries: dict[str, RegistryEntry], producer: str, port_id: str) -> tuple[list[Expectation], set[str]]:
