@@ -16,7 +16,8 @@ import networkx as nx
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
 from mesh_core.mesh.graph import MeshGraph
-from mesh_core.mesh.manifests import load_manifests, paused_gc
+from mesh_core.mesh.manifests import paused_gc
+from mesh_core.mesh.sources import SOURCES, MeshSources, read_mesh
 from mesh_core.mesh.store_cli import sql, store
 from mesh_core.mesh.validate import validate
 from mesh_core.mesh.workspace import Location, load_workspace
@@ -35,28 +36,29 @@ class Mesh:
     locations: list[Location]
     manifests: list[dict]
     graph: MeshGraph
+    sources: MeshSources | None = None
 
 
-def load_mesh(workspace: Path, *, refresh: bool = False) -> Mesh:
-    """Load every location's manifest (cached) and build the graph.
+def load_mesh(workspace: Path, *, refresh: bool = False, source: str = "workspace") -> Mesh:
+    """Load the manifests ``source`` names (the workspace's, cached; the registry's; or both) and build the graph.
 
     ``MESH_HOME`` is resolved against the folder of ``workspace``, once, for every location.
     When stderr is a terminal, a transient progress bar shows the locations while they load.
     """
     from mesh_core.mesh.progress import LoadProgress
 
-    locations = load_workspace(workspace)
+    locations = [] if source == "registry" else load_workspace(workspace)
     settings = MeshSettings.from_env(workspace_root=workspace.absolute().parent)
     progress = LoadProgress(live=sys.stderr.isatty())
     try:
-        manifests = load_manifests(
-            locations, settings.home, refresh=refresh, on_start=progress.start, on_loaded=progress.loaded
+        sources = read_mesh(
+            locations, settings, source, refresh=refresh, on_start=progress.start, on_loaded=progress.loaded
         )
     finally:
         progress.close()
     with paused_gc():
-        graph = MeshGraph.from_manifests(manifests)
-    return Mesh(workspace, settings, locations, manifests, graph)
+        graph = MeshGraph.from_manifests(sources.manifests)
+    return Mesh(workspace, settings, locations, sources.manifests, graph, sources)
 
 
 def _instance_statuses(mesh: Mesh, now) -> list | None:
@@ -81,6 +83,14 @@ def workspace_option(function):
     )(function)
 
 
+def from_option(function):
+    """``--from workspace|registry|both``, default both."""
+    return click.option(
+        "--from", "source", type=click.Choice(SOURCES), default="both", show_default=True,
+        help="Read the mesh from the workspace's locations, the registry in the store, or both.",
+    )(function)
+
+
 class MeshGroup(click.Group):
     """Turns a MeshError into a clear message and exit code 2, with no traceback."""
 
@@ -100,9 +110,10 @@ def main() -> None:
 @main.command()
 @workspace_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text", show_default=True)
-def graph(workspace: Path, fmt: str) -> None:
+@from_option
+def graph(workspace: Path, fmt: str, source: str) -> None:
     """Print the cross-location port graph."""
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     if fmt == "json":
         click.echo(render.as_json(mesh.graph.to_dict()))
     elif fmt == "mermaid":
@@ -115,9 +126,10 @@ def graph(workspace: Path, fmt: str) -> None:
 @workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Judge deprecations as of this date.")
-def validate_command(workspace: Path, fmt: str, today) -> None:
+@from_option
+def validate_command(workspace: Path, fmt: str, today, source: str) -> None:
     """Check the whole mesh and list every problem. Exits 1 on any error."""
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     problems = validate(mesh.graph, today.date() if today else date.today())
     errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
@@ -134,9 +146,10 @@ def validate_command(workspace: Path, fmt: str, today) -> None:
 @main.command()
 @workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def plan(workspace: Path, fmt: str) -> None:
+@from_option
+def plan(workspace: Path, fmt: str, source: str) -> None:
     """Print the order of operations: stages of ports that can run in parallel."""
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     try:
         stages = mesh.graph.plan()
     except nx.NetworkXUnfeasible:
@@ -155,11 +168,12 @@ def plan(workspace: Path, fmt: str) -> None:
 @workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--change", help="A contract document (JSON file) or a git ref holding the changed contract.")
-def impact(port_id: str, workspace: Path, fmt: str, change: str | None) -> None:
+@from_option
+def impact(port_id: str, workspace: Path, fmt: str, change: str | None, source: str) -> None:
     """List every port and domain downstream of PORT_ID, with the path to each."""
     from mesh_core.mesh.impact import classify_change, load_changed_contract
 
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     if port_id not in mesh.graph.ports:
         raise click.BadParameter(f"no port {port_id} in the mesh; ports: {', '.join(sorted(mesh.graph.ports))}")
     paths = mesh.graph.impact(port_id)
@@ -274,11 +288,12 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--now", "now_", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
               help="Judge freshness as of this time (UTC unless it says otherwise).")
-def status(workspace: Path, fmt: str, now_) -> None:
+@from_option
+def status(workspace: Path, fmt: str, now_, source: str) -> None:
     """Each product's last publish, checks, freshness and staleness. Exits 1 on an SLA breach or a failing check."""
     from datetime import datetime, timezone
 
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     now = (now_ if now_ and now_.tzinfo else (now_ or datetime.now(timezone.utc)).replace(tzinfo=timezone.utc))
     statuses = _instance_statuses(mesh, now)
     if statuses is None:
@@ -300,13 +315,14 @@ def status(workspace: Path, fmt: str, now_) -> None:
 @workspace_option
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the site to.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def catalog(workspace: Path, out: Path, fmt: str) -> None:
+@from_option
+def catalog(workspace: Path, out: Path, fmt: str, source: str) -> None:
     """Build the mesh catalog: an offline static site, catalog.json, ODPS per domain and ODCS per port version."""
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
 
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
     try:
@@ -333,12 +349,14 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
 @click.option("--consumes", metavar="DOMAIN.PORT", help="The public port that the example input port reads.")
 @click.option("--standalone", "standalone", type=click.Path(path_type=Path), metavar="DIR",
               help="Write the domain as a repository of its own in DIR (absent or empty), not in domains/.")
+@from_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Path | None, fmt: str) -> None:
+def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Path | None, source: str, fmt: str) -> None:
     """Scaffold domain NAME: a contract, an output port, an input port reading --consumes, and tests.
 
-    In the repository it writes domains/NAME/ and adds the location to workspace.yaml. Bad
-    names, taken names and non-empty folders are refused before anything is written.
+    In the repository it writes domains/NAME/ and adds the location to workspace.yaml. The
+    port to consume is looked up in the mesh (--from). Bad names, taken names and non-empty
+    folders are refused before anything is written.
     """
     from importlib.metadata import version
 
@@ -349,9 +367,10 @@ def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Pat
         scaffold.check_folder(standalone, may_be_empty=True)
     else:
         scaffold.check_folder(workspace.parent / "domains" / name, may_be_empty=False)
-    located = {location.name: f"location {location.name} in {workspace}" for location in load_workspace(workspace)}
-    scaffold.check_new(name, existing=located)
-    mesh = load_mesh(workspace)
+    if standalone is None or source != "registry":
+        located = {loc.name: f"location {loc.name} in {workspace}" for loc in load_workspace(workspace)}
+        scaffold.check_new(name, existing=located)
+    mesh = load_mesh(workspace, source=source)
     published = {port["domain"]: f"it publishes {port_id}" for port_id, port in mesh.graph.ports.items()}
     scaffold.check_new(name, existing=published)
     consumed = scaffold.choose_input(mesh.graph.ports, consumes)
@@ -370,6 +389,28 @@ def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Pat
     click.echo("next steps:")
     for step in created.next_steps:
         click.echo(f"  {step}")
+
+
+@main.command()
+@workspace_option
+@click.option("--env", help="The MESH_ENV whose registry to write (default: the current one).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def register(workspace: Path, env: str | None, fmt: str) -> None:
+    """Register every location of the workspace in the store's registry, for other repositories to see.
+
+    Run it in CI or on deploy; a publish of a port registers its domain too.
+    """
+    from mesh_core.mesh.sources import register_locations
+
+    mesh = load_mesh(workspace, source="workspace")
+    written = register_locations(mesh.locations, mesh.manifests, mesh.settings, env)
+    if fmt == "json":
+        click.echo(render.as_json({"registered": [
+            {"domain": e.domain, "location": e.location, "code_version": e.code_version, "file": e.file} for e in written
+        ]}))
+    else:
+        for entry in written:
+            click.echo(f"registered {entry.domain} (location {entry.location}, code {entry.code_version}) in {entry.file}")
 
 
 main.add_command(store)

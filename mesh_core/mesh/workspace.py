@@ -31,6 +31,7 @@ class Location:
     working_directory: Path
     executable: str
     attribute: str | None = None
+    grpc: str | None = None  # a grpc_server entry's address: its manifest comes from the registry
 
 
 def run_in_location(
@@ -133,6 +134,8 @@ def _location(entry: object, index: int, path: Path) -> Location:
     if not isinstance(entry, dict) or len(entry) != 1:
         raise WorkspaceError(f"load_from[{index}] must be a mapping with one key such as python_module", file=path)
     kind, spec = next(iter(entry.items()))
+    if kind == "grpc_server":
+        return _grpc_location(spec, index, path)
     if kind not in _MODULE_KEYS:
         raise WorkspaceError(
             f"load_from[{index}]: '{kind}' locations are not supported; use python_module or python_package",
@@ -154,3 +157,16 @@ def _location(entry: object, index: int, path: Path) -> Location:
         executable=str(executable),
         attribute=spec.get("attribute"),
     )
+
+
+def _grpc_location(spec: object, index: int, path: Path) -> Location:
+    """A ``grpc_server`` entry: a code server run elsewhere, known to the mesh by its location name."""
+    spec = spec if isinstance(spec, dict) else {}
+    where = spec.get("socket") or (f"{spec.get('host')}:{spec.get('port')}" if spec.get("host") and spec.get("port") else None)
+    name = spec.get("location_name")
+    if not where or not isinstance(name, str) or not name:
+        raise WorkspaceError(
+            f"load_from[{index}].grpc_server needs 'host' and 'port' (or 'socket') and a 'location_name', "
+            "the name its domain registered under", file=path,
+        )
+    return Location(name=name, module="", working_directory=path.parent.resolve(), executable="", grpc=str(where))

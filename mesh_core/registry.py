@@ -1,0 +1,274 @@
+"""The mesh registry: every domain's manifest, kept in the store under ``<MESH_HOME>/<env>/_registry/``.
+
+Each domain owns one entry, ``<domain>.json``: two JSON lines, a header (the manifest
+format, the domain, its owner, location, code version, when it registered, and the
+sha256 of the second line) and the manifest itself. A domain writes its entry on
+every publish of one of its ports and on ``mesh register``, in one atomic step (a
+local temporary file renamed over it, or one object PUT on S3). An entry claimed by
+another owner is never overwritten. Teams in other repositories see the mesh, and
+producers see their consumers' expectations, through these entries alone.
+
+The local store needs only the standard library here; an object store is reached
+through the same pyarrow filesystem as the port store, imported when first used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mesh_core.errors import MeshError
+from mesh_core.manifest_format import MANIFEST_VERSION
+REGISTRY_DIR = "_registry"
+_SUFFIX = ".json"
+_DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # as mesh_core.ports.IDENTIFIER, without importing Dagster
+
+
+class RegistryError(MeshError):
+    """A registry entry cannot be read or written: damaged, from a newer format, or claimed by another owner."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One domain's registered manifest.
+
+    Attributes:
+        domain: The domain's name, also the entry's file name.
+        owner: The domain's owner (``team:users``); only the same owner may replace the entry.
+        location: The code location name it registered from (what a ``grpc_server`` entry names).
+        code_version: A hash of the domain's ports' code versions and internal assets.
+        registered_at: When it was written (ISO-8601 UTC).
+        pinned_by: Per port of this domain, the consumers whose expectations its last publish enforced.
+        manifest: The manifest itself, as ``mesh_core.manifest.build_manifest`` writes it.
+        file: Where the entry lives.
+    """
+
+    domain: str
+    owner: str | None
+    location: str
+    code_version: str
+    registered_at: str
+    pinned_by: dict[str, list[str]]
+    manifest: dict[str, Any]
+    file: str
+
+
+class Registry:
+    """The registry of one environment of a store: a local folder or an object-store prefix.
+
+    Example:
+        >>> registry = Registry.of_store("/srv/mesh", "dev")  # doctest: +SKIP
+        >>> registry.register(manifest, location="users")  # doctest: +SKIP
+        >>> registry.entries()["users"].manifest["ports"]  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, storage_options: Mapping[str, str] | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self._options = dict(storage_options or {})
+
+    @classmethod
+    def of_store(cls, store_uri: str | Path, env: str, storage_options: Mapping[str, str] | None = None) -> Registry:
+        """The registry of environment ``env`` in the store at ``store_uri``."""
+        return cls(f"{str(store_uri).rstrip('/')}/{env}/{REGISTRY_DIR}", storage_options)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the registry is a local folder."""
+        return "://" not in self.uri
+
+    def file(self, domain: str) -> str:
+        """Where ``domain``'s entry lives."""
+        return f"{self.uri}/{domain}{_SUFFIX}"
+
+    def register(
+        self, manifest: dict[str, Any], *, location: str | None = None, pinned_by: dict[str, list[str]] | None = None
+    ) -> RegistryEntry:
+        """Write ``manifest`` as its domain's entry, atomically; keeps the entry's location and pins unless given.
+
+        Raises:
+            RegistryError: the manifest names no domain, the entry belongs to another owner,
+                or the existing entry is damaged or from a newer format (nothing is written).
+        """
+        domain, owner = _domain_of(manifest)
+        previous = self.read(domain)
+        if previous is not None and previous.owner != owner:
+            raise RegistryError(
+                f"domain {domain} is already registered by owner {previous.owner} (location {previous.location}); "
+                f"a domain of owner {owner} cannot claim the same name: rename one of them",
+                domain=domain, file=previous.file,
+            )
+        header = {
+            "manifest_version": MANIFEST_VERSION,
+            "domain": domain,
+            "owner": owner,
+            "location": location or (previous.location if previous else None) or manifest.get("location") or domain,
+            "code_version": domain_code_version(manifest),
+            "registered_at": datetime.now(timezone.utc).isoformat(),
+            "pinned_by": pinned_by if pinned_by is not None else (previous.pinned_by if previous else {}),
+        }
+        body = json.dumps(manifest, sort_keys=True).encode()
+        header["sha256"] = hashlib.sha256(body).hexdigest()
+        self._write(domain, json.dumps(header, sort_keys=True).encode() + b"\n" + body + b"\n")
+        return _entry(header, manifest, self.file(domain))
+
+    def read(self, domain: str) -> RegistryEntry | None:
+        """``domain``'s entry, or None if it has none.
+
+        Raises:
+            RegistryError: the entry is damaged or from a newer manifest format.
+        """
+        data = self._read(domain)
+        return None if data is None else parse_entry(data, domain, self.file(domain))
+
+    def domains(self) -> list[str]:
+        """The names of the domains with an entry, sorted."""
+        if self.is_local:
+            folder = Path(self.uri)
+            names = [path.name for path in folder.iterdir()] if folder.is_dir() else []
+        else:
+            import pyarrow.fs as pafs
+
+            infos = self._filesystem().get_file_info(pafs.FileSelector("", allow_not_found=True))
+            names = [info.base_name for info in infos if info.type == pafs.FileType.File]
+        return sorted(name[: -len(_SUFFIX)] for name in names if name.endswith(_SUFFIX) and not name.startswith("."))
+
+    def scan(self) -> tuple[dict[str, RegistryEntry], dict[str, RegistryError]]:
+        """Every entry that reads, and the error of every one that does not, by domain."""
+        entries, broken = {}, {}
+        for domain in self.domains():
+            try:
+                entry = self.read(domain)
+            except RegistryError as error:
+                broken[domain] = error
+                continue
+            if entry is not None:
+                entries[domain] = entry
+        return entries, broken
+
+    def entries(self) -> dict[str, RegistryEntry]:
+        """Every entry, by domain.
+
+        Raises:
+            RegistryError: naming the first damaged or newer-format entry; nothing is returned.
+        """
+        entries, broken = self.scan()
+        if broken:
+            raise next(iter(broken.values()))
+        return entries
+
+    def _read(self, domain: str) -> bytes | None:
+        if self.is_local:
+            try:
+                return Path(self.file(domain)).read_bytes()
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                raise RegistryError(f"cannot read the registry entry: {error.strerror}", domain=domain,
+                                    file=self.file(domain)) from None
+        try:
+            with self._filesystem().open_input_stream(f"{domain}{_SUFFIX}") as stream:
+                return stream.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise RegistryError(f"cannot read the registry entry: {_first_line(error)}", domain=domain,
+                                file=self.file(domain)) from None
+
+    def _write(self, domain: str, data: bytes) -> None:
+        try:
+            if self.is_local:
+                folder = Path(self.uri)
+                folder.mkdir(parents=True, exist_ok=True)
+                temporary = folder / f".{domain}.{uuid.uuid4().hex}.tmp"
+                try:
+                    temporary.write_bytes(data)
+                    os.replace(temporary, folder / f"{domain}{_SUFFIX}")
+                finally:
+                    temporary.unlink(missing_ok=True)
+            else:
+                with self._filesystem().open_output_stream(f"{domain}{_SUFFIX}") as stream:  # one PUT: all or nothing
+                    stream.write(data)
+        except OSError as error:
+            raise RegistryError(f"cannot write the registry entry: {_first_line(error)}", domain=domain,
+                                file=self.file(domain)) from None
+
+    def _filesystem(self) -> Any:
+        from mesh_core.delta import Location
+
+        return Location(self.uri, self._options).filesystem()
+
+
+def parse_entry(data: bytes, domain: str, file: str) -> RegistryEntry:
+    """The entry held in ``data``, checked against its header.
+
+    Raises:
+        RegistryError: damaged (not two JSON lines, checksum or domain mismatch) or from a newer format.
+    """
+    damaged = f"damaged registry entry ({{}}); run `mesh register` in domain {domain}'s repository to write it again"
+    try:
+        header_line, _, body = data.partition(b"\n")
+        header = json.loads(header_line)
+        if not isinstance(header, dict):
+            raise ValueError("no header")
+        version = header.get("manifest_version")
+        if isinstance(version, int) and version > MANIFEST_VERSION:
+            raise RegistryError(
+                f"registry entry written by manifest format {version}, newer than this mesh-core reads "
+                f"({MANIFEST_VERSION}); upgrade mesh-core", domain=domain, file=file,
+            )
+        if version != MANIFEST_VERSION:
+            raise ValueError(f"manifest format {version!r}")
+        body = body.rstrip(b"\n")
+        if header.get("sha256") != hashlib.sha256(body).hexdigest():
+            raise ValueError("its manifest does not match its checksum")
+        if header.get("domain") != domain:
+            raise ValueError(f"it names domain {header.get('domain')!r}")
+        manifest = json.loads(body)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("ports"), list):
+            raise ValueError("not a manifest")
+        return _entry(header, manifest, file)
+    except RegistryError:
+        raise
+    except (ValueError, TypeError, RecursionError) as error:
+        raise RegistryError(damaged.format(_first_line(error)[:120]), domain=domain, file=file) from None
+
+
+def domain_code_version(manifest: dict[str, Any]) -> str:
+    """A domain's code version: a hash of its ports' code versions and contracts, and its internal assets."""
+    ports = sorted((port["id"], port.get("code_version"), port.get("version")) for port in manifest.get("ports", []))
+    internal = sorted(asset.get("name", "") for asset in manifest.get("internal_assets", []))
+    return hashlib.sha256(json.dumps([ports, internal]).encode()).hexdigest()[:16]
+
+
+def _domain_of(manifest: dict[str, Any]) -> tuple[str, str | None]:
+    described = manifest.get("domain") or {}
+    domains = {port.get("domain") for port in manifest.get("ports", []) + manifest.get("internal_assets", [])}
+    name = described.get("name") or (domains.pop() if len(domains) == 1 else None)
+    if not isinstance(name, str) or not _DOMAIN_NAME.match(name):
+        raise RegistryError(
+            f"location {manifest.get('location')} declares no mesh Domain (found domains {sorted(map(str, domains))}); "
+            "only a location built with mesh_core.Domain can register"
+        )
+    return name, described.get("owner")
+
+
+def _entry(header: dict[str, Any], manifest: dict[str, Any], file: str) -> RegistryEntry:
+    return RegistryEntry(
+        domain=header["domain"], owner=header.get("owner"), location=str(header.get("location") or header["domain"]),
+        code_version=str(header.get("code_version")), registered_at=str(header.get("registered_at")),
+        pinned_by=dict(header.get("pinned_by") or {}), manifest=manifest, file=file,
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's first line: object-store errors can carry request details, never credentials, on later lines."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
