@@ -363,13 +363,13 @@ def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Pat
     from mesh_core.mesh import scaffold
 
     scaffold.check_name(name)
+    if standalone is None or source != "registry":
+        located = {loc.name: f"location {loc.name} in {workspace}" for loc in load_workspace(workspace)}
+        scaffold.check_new(name, existing=located)
     if standalone is not None:
         scaffold.check_folder(standalone, may_be_empty=True)
     else:
         scaffold.check_folder(workspace.parent / "domains" / name, may_be_empty=False)
-    if standalone is None or source != "registry":
-        located = {loc.name: f"location {loc.name} in {workspace}" for loc in load_workspace(workspace)}
-        scaffold.check_new(name, existing=located)
     mesh = load_mesh(workspace, source=source)
     published = {port["domain"]: f"it publishes {port_id}" for port_id, port in mesh.graph.ports.items()}
     scaffold.check_new(name, existing=published)

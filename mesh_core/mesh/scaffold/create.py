@@ -99,11 +99,11 @@ def create_in_repo(plan: DomainPlan, workspace: Path) -> Created:
     entry = location_entry(plan.name, f"{plan.package}.definitions", f"{DOMAINS_FOLDER}/{plan.name}")
     updated = with_location(original, entry, file=str(workspace))
     files = render(plan, standalone=False)
-    _write_folder(folder, files)
+    written = _write_folder(folder, files)
     try:
         _replace(workspace, updated)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(written, ignore_errors=True)
         raise
     relative = f"{DOMAINS_FOLDER}/{plan.name}"
     steps = [
@@ -141,8 +141,11 @@ def _read(path: Path) -> str:
         raise MeshError("the workspace is not UTF-8 text", file=path) from None
 
 
-def _write_folder(folder: Path, files: dict[str, str]) -> None:
-    """Write ``files`` into a sibling temporary folder, then rename it to ``folder`` (absent or empty)."""
+def _write_folder(folder: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` into a sibling temporary folder, then rename it to ``folder`` (absent or empty).
+
+    Returns the outermost folder it created (``folder`` or a missing parent), to remove it all on a later failure.
+    """
     parent = folder.absolute().parent
     created = _missing_ancestors(parent)
     staging = None
@@ -161,6 +164,7 @@ def _write_folder(folder: Path, files: dict[str, str]) -> None:
         if folder.exists():
             folder.rmdir()  # checked empty
         staging.rename(folder)
+        return created[0] if created else folder
     except BaseException as error:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
