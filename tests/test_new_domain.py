@@ -188,3 +188,105 @@ def test_every_generated_module_compiles_with_samples_of_each_dtype():
     assert '"listener\'s note": ["a", "b", "c"],' in sample
     assert 'InputPort("podcasts.plays", version="1")' in files["payments_domain/ports.py"]
     assert [entry["python_module"]["working_directory"] for entry in yaml.safe_load(files["workspace.yaml"])["load_from"]] == ["."]
+
+
+@pytest.mark.slow
+def test_a_new_domain_loads_validates_runs_and_passes_its_own_tests(tmp_path: Path, dagster_home: Path, mesh_home: Path):
+    from mesh_core import PortStore
+
+    root = copy_mesh(tmp_path / "mesh").parent
+    original = (root / "workspace.yaml").read_bytes()
+    env = {"DAGSTER_HOME": str(dagster_home)}
+    created = mesh("new-domain", "payments", "--consumes", "podcasts.episodes", cwd=root, env=env)
+    assert created.code == 0, created.stdout + created.stderr
+    assert "next steps:\n  pip install -e domains/payments\n" in created.stdout
+    assert (root / "workspace.yaml").read_bytes() == original.rstrip(b"\n") + b"\n" + ADDED.encode()
+    assert [location.name for location in load_workspace(root / "workspace.yaml")][-1] == "payments"
+
+    validated = mesh("validate", "--format", "json", cwd=root, env=env)
+    assert validated.code == 0, validated.stdout + validated.stderr
+    assert validated.json()["problems"] == []
+
+    ran = mesh("run", "--select", "podcasts.episodes", "--format", "json", cwd=root, env=env)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert {run["port_id"]: run["status"] for run in ran.json()["ports"]} == {
+        "podcasts.episodes": "published", "payments.episodes_profile": "published",
+    }
+    store = PortStore(mesh_home, "dev")
+    profile, _ = store.read("payments.episodes_profile", 1)
+    episodes, _ = store.read("podcasts.episodes", 1)
+    assert profile["column"].to_list() == list(episodes.columns)
+    assert profile["non_null"].to_list() == [len(episodes)] * len(episodes.columns)
+
+    own_tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root / "domains/payments", capture_output=True, text=True, timeout=600,
+    )
+    assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
+    assert "4 passed" in own_tests.stdout
+
+    loaded = subprocess.run(  # Dagster's own workspace loading, as `dagster dev` does it
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root, env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+    )
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "Validation successful for code location payments" in loaded.stdout + loaded.stderr
+
+
+def _mesh_core_wheel(target: Path) -> Path:
+    """A wheel of mesh-core built from this checkout's package files, as a user's pip builds it."""
+    source = target / "source"
+    source.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "mesh_core", source / "mesh_core", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(target / "wheels"), str(source)],
+        check=True, capture_output=True, timeout=600,
+    )
+    (wheel,) = (target / "wheels").glob("mesh_core-*.whl")
+    return wheel
+
+
+@pytest.mark.slow
+def test_a_standalone_domain_installs_mesh_core_as_a_package_and_joins_the_mesh_through_the_registry(
+    tmp_path: Path, mesh_home: Path
+):
+    registered = mesh("register", cwd=REPO)  # the producers' CI, against the shared store
+    assert registered.code == 0, registered.stdout + registered.stderr
+    folder = tmp_path / "payments"
+    created = mesh(  # a team outside the monorepo sees the mesh only through the registry
+        "new-domain", "payments", "--consumes", "podcasts.plays", "--standalone", str(folder), "--from", "registry",
+        cwd=tmp_path,
+    )
+    assert created.code == 0, created.stdout + created.stderr
+    assert not any(str(REPO) in text for text in map(Path.read_text, filter(Path.is_file, folder.rglob("*"))))
+
+    wheel = _mesh_core_wheel(tmp_path / "build")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {Path(name).name for name in archive.namelist() if "/scaffold/templates/" in name}
+    assert shipped == {path.name for path in (REPO / "mesh_core/mesh/scaffold/templates").iterdir()}
+
+    venv = folder / ".venv"  # the standalone's CI script reuses it, as a developer's checkout would
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=600)
+    subprocess.run([str(venv / "bin/pip"), "install", "--quiet", str(wheel)], check=True, timeout=1800)
+    where = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import mesh_core; print(mesh_core.__file__)"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout
+    assert where.startswith(str(venv)), where
+
+    ci = subprocess.run(
+        [str(folder / ".ci/run")], cwd=folder, capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "MESH_HOME": str(mesh_home), "MESH_CORE_REQUIREMENT": str(wheel),
+             "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"},
+    )
+    assert ci.returncode == 0, ci.stdout + ci.stderr
+    assert "4 passed" in ci.stdout
+    assert "0 error(s)" in ci.stdout
+    assert "registered payments" in ci.stdout
+
+    seen = mesh("validate", "--from", "registry", "--format", "json", cwd=REPO)
+    assert seen.code == 0, seen.stdout + seen.stderr
+    graph = mesh("graph", "--from", "registry", "--format", "json", cwd=REPO).json()
+    assert {"from": "podcasts.plays", "to": "payments.plays_profile"} in graph["edges"]
