@@ -190,6 +190,18 @@ def test_every_generated_module_compiles_with_samples_of_each_dtype():
     assert [entry["python_module"]["working_directory"] for entry in yaml.safe_load(files["workspace.yaml"])["load_from"]] == ["."]
 
 
+
+def test_a_standalone_domain_fills_an_empty_folder_with_an_executable_ci_script(tmp_path: Path):
+    folder = tmp_path / "payments"
+    folder.mkdir()
+    created = scaffold.create_standalone(scaffold.DomainPlan("payments", PLAYS, "mesh-core>=0.1.0"), folder)
+    assert created.folder == folder and ".ci/run" in created.files
+    ci = folder / ".ci/run"
+    assert os.access(ci, os.X_OK)
+    assert subprocess.run(["bash", "-n", str(ci)], capture_output=True, text=True).stderr == ""
+    assert '"mesh-core>=0.1.0", "pandas", "pandera"' in (folder / "pyproject.toml").read_text()
+    assert [path.name for path in tmp_path.iterdir()] == ["payments"]
+
 @pytest.mark.slow
 def test_a_new_domain_loads_validates_runs_and_passes_its_own_tests(tmp_path: Path, dagster_home: Path, mesh_home: Path):
     from mesh_core import PortStore
