@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import faults, graph, location, memory, mesh_run, publish, read, s3, validation
+from benchmarks import faults, graph, location, memory, mesh_run, publish, read, registry, s3, validation
 from benchmarks.timing import machine
 
 SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run,
-          "P7": read.run, "P8": s3.run, "P9": faults.run}
+          "P7": read.run, "P8": s3.run, "P9": faults.run, "P10": registry.run}
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mesh_core.contracts import Access, Contract, Strictness
 from mesh_core.errors import DefinitionError
+from mesh_core.expectations import remember_definitions
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.metadata import code_version, domain_links, function_source
 from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata, port_automation
@@ -282,13 +283,15 @@ class Domain:
         resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
         links = domain_links(MeshSettings.from_env(), self.name, self.owner, self.source_dir)
         domain = {"name": self.name, "owner": self.owner, "description": self.description, "links": links}
-        return dg.Definitions(
+        defs = dg.Definitions(
             assets=[*_distinct(self._assets.values()), *self._foreign_port_specs(), *extra.pop("assets", [])],
             sensors=[self.automation_sensor(), *extra.pop("sensors", [])],
             resources=resources,
             metadata={DOMAIN_METADATA: dg.MetadataValue.json(domain), **extra.pop("metadata", {})},
             **extra,
         )
+        remember_definitions(self.name, defs)  # each publish registers the domain's manifest from them
+        return defs
 
     def _foreign_port_specs(self) -> list[dg.AssetSpec]:
         """External specs for other domains' ports read here; their own location materializes them."""

@@ -1,55 +1,143 @@
-"""Consumer expectations registered in the cached manifests, read by producers at publish.
+"""Consumer expectations, read from the store's registry by a producer at publish.
 
-The ``mesh`` command writes each location's manifest to ``MESH_HOME/manifests``. A
-producer reads the expectations that other domains declared on its port from there,
-without importing the mesh wing or any consumer's code. Files there that are not an
-intact location manifest (stray, damaged, another format's) are skipped with a warning.
+Before a port publishes, its domain registers its manifest (see ``mesh_core.registry``)
+and reads, from every other domain's entry, the expectations declared on the port. It
+never imports the mesh wing or any consumer's code, and it never reads a local cache:
+a consumer in another repository is seen as soon as it registers.
+
+It fails closed. A consumer whose entry cannot be read (damaged, from a newer format),
+or which pinned the port at the domain's last publish but whose entry is now missing,
+fails the ``consumer_expectations`` check, naming the consumer. Only
+``MESH_EXPECTATIONS=lenient`` lets such a publish through, with a warning in the run's log.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pandera.pandas as pa
 
-from mesh_core.errors import MeshError
-from mesh_core.manifest_format import manifests_dir, read_cached_manifest
+from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry, RegistryError
 from mesh_core.schema_doc import schema_from_document
+from mesh_core.settings import MeshSettings
+from mesh_core.store import PortStore
 
-logger = logging.getLogger(__name__)
+_DEFINITIONS: dict[str, dg.Definitions] = {}
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """What one consumer relies on in one major of a port."""
+    """What one consumer relies on in one major of a port; ``unreadable`` says why it could not be read."""
 
     consumer: str
     major: int
-    schema: pa.DataFrameSchema
+    schema: pa.DataFrameSchema | None
+    unreadable: str | None = None
 
 
-def registered_expectations(home: Path, port_id: str) -> list[Expectation]:
-    """Every consumer expectation on ``port_id`` found in the cached manifests."""
-    found = []
-    for path in sorted(manifests_dir(home).glob("*.json")):
-        manifest = read_cached_manifest(path)
-        if manifest is None:
-            logger.warning("skipping %s: not an intact location manifest", path)
+def remember_definitions(domain: str, defs: dg.Definitions) -> None:
+    """Keep the Definitions a domain built, so its publishes can register its manifest."""
+    _DEFINITIONS[domain] = defs
+
+
+def registry_of(store: PortStore) -> Registry:
+    """The registry in ``store``'s environment."""
+    return Registry(store.location.child(REGISTRY_DIR).uri, store.location.storage_options)
+
+
+@dataclass(frozen=True)
+class PublishView:
+    """What a producer learns from the registry before a publish, and how it registers once the publish is done."""
+
+    expectations: list[Expectation]
+    registry: Registry
+    producer: str
+    previous: RegistryEntry | None
+    port_id: str
+    pins: list[str]
+
+    def register(self) -> None:
+        """Write the producer's entry, with who pins the port, after a publish committed.
+
+        A registry that cannot take it leaves the entry older than the publish: the run
+        says so in its log and ``mesh status`` reports the entry stale.
+        """
+        defs = _DEFINITIONS.get(self.producer)
+        if defs is None:  # not built by Domain.definitions(): there is no manifest to register
+            return
+        from mesh_core.manifest import build_manifest
+
+        location = self.previous.location if self.previous else self.producer
+        pinned_by = {**(self.previous.pinned_by if self.previous else {}), self.port_id: self.pins}
+        try:
+            self.registry.register(build_manifest(defs, location), location=location, pinned_by=pinned_by)
+        except RegistryError as error:
+            dg.get_dagster_logger().warning(f"published, but not registered: {error}")
+
+
+def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
+    """Every consumer's expectations on ``port_id``, read from the registry, before the producer publishes.
+
+    Raises:
+        RegistryError: the producer's own entry is damaged, or claimed by another owner.
+    """
+    producer = port_id.split(".")[0]
+    registry = registry_of(store)
+    entries, broken = registry.scan()
+    if producer in broken:
+        raise broken[producer]
+    previous = entries.get(producer)
+    defs = _DEFINITIONS.get(producer)
+    owner = (_value(defs.metadata.get("mesh/domain")) or {}).get("owner") if defs is not None and defs.metadata else None
+    if previous is not None and owner is not None and previous.owner != owner:
+        raise RegistryError(
+            f"domain {producer} is registered by owner {previous.owner} (location {previous.location}); a domain of "
+            f"owner {owner} cannot publish under the same name: rename one of them",
+            domain=producer, port=port_id, file=previous.file,
+        )
+    found, pinning = _declared(entries, producer, port_id)
+    failing = {domain: f"its registry entry {error.file} cannot be read: {error.message}" for domain, error in broken.items()}
+    for consumer in (previous.pinned_by.get(port_id, []) if previous else []):
+        if consumer not in entries and consumer not in broken:
+            failing[consumer] = (
+                f"its registry entry {registry.file(consumer)} is missing, but it pinned {port_id} at the last publish; "
+                "run `mesh register` in its repository"
+            )
+    if MeshSettings.from_env().expectations == "lenient":
+        for consumer, reason in sorted(failing.items()):
+            dg.get_dagster_logger().warning(
+                f"MESH_EXPECTATIONS=lenient: publishing {port_id} without checking consumer {consumer}: {reason}"
+            )
+        failing = {}
+    found += [Expectation(consumer, -1, None, reason) for consumer, reason in sorted(failing.items())]
+    known = set(previous.pinned_by.get(port_id, [])) if previous else set()
+    return PublishView(found, registry, producer, previous, port_id, sorted(pinning | (known & set(failing))))
+
+
+def _declared(entries: dict[str, RegistryEntry], producer: str, port_id: str) -> tuple[list[Expectation], set[str]]:
+    """Expectations on ``port_id`` in other domains' entries, and every domain that pins it."""
+    found, pinning = [], set()
+    for domain, entry in sorted(entries.items()):
+        if domain == producer:
             continue
-        for port in manifest.get("ports", []) + manifest.get("internal_assets", []):
-            for read in port.get("inputs", []):
-                if read.get("port_id") != port_id or not read.get("expectations") or not read.get("direct", True):
+        for asset in entry.manifest.get("ports", []) + entry.manifest.get("internal_assets", []):
+            for read in asset.get("inputs", []):
+                if read.get("port_id") != port_id or not read.get("direct", True):
                     continue
-                consumer = port.get("domain", "?")
-                try:
-                    schema = schema_from_document(read["expectations"])
-                except ValueError as error:  # fail closed: a publish never skips a consumer's expectations
-                    raise MeshError(
-                        f"expectations of consumer {consumer} cannot be rebuilt ({error}); "
-                        "run `mesh validate` to reload the manifests",
-                        domain=consumer, port=port_id, file=path,
-                    ) from None
-                found.append(Expectation(consumer=consumer, major=int(read["major"]), schema=schema))
-    return found
+                pinning.add(domain)
+                if read.get("expectations"):
+                    found.append(_expectation(domain, read, entry.file))
+    return found, pinning
+
+
+def _expectation(consumer: str, read: dict[str, Any], file: str) -> Expectation:
+    try:
+        return Expectation(consumer, int(read["major"]), schema_from_document(read["expectations"]))
+    except (ValueError, KeyError, TypeError) as error:  # fail closed: a publish never skips a consumer's expectations
+        return Expectation(consumer, -1, None, f"its expectations in {file} cannot be rebuilt: {error}")
+
+
+def _value(metadata_value: Any) -> Any:
+    return getattr(metadata_value, "value", metadata_value)

@@ -4,7 +4,8 @@ A cached manifest is one file, ``MESH_HOME/manifests/<location>.json``, holding 
 documents on two lines: a header with the cache key and the sha256 of the second line,
 then the manifest itself. Anything else in that folder, or a file whose second line
 does not match its header (truncated, edited, overwritten), is not a location's
-manifest: the mesh command loads that location again, and producers ignore it.
+manifest: the mesh command loads that location again. Producers never read this cache: they
+read consumer expectations from the registry in the store (``mesh_core.registry``).
 """
 
 from __future__ import annotations

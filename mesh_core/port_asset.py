@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from mesh_core.contracts import Contract
-from mesh_core.expectations import registered_expectations
+from mesh_core.expectations import expectations_at_publish
 from mesh_core.io import SNAPSHOT_ATTR, STORE_KEY
 from mesh_core.metadata import (
     code_version,
@@ -74,11 +74,12 @@ def build_port_asset(
         }
         result = fn(context=context, **frames) if wants_context else fn(**frames)
         store = getattr(context.resources, STORE_KEY).store()
-        expectations = registered_expectations(store.home, spec.port_id)
+        consumers = expectations_at_publish(store, spec.port_id)
         yield from write_audit_publish(
-            store, spec.port_id, served, result, inputs_read, expectations, file=spec.file,
+            store, spec.port_id, served, result, inputs_read, consumers.expectations, file=spec.file,
             extra_metadata=how_metadata(context.run.run_id, spec.file), min_rows=spec.min_rows,
         )
+        consumers.register()
 
     return dg.asset(
         key=key,

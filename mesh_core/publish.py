@@ -69,13 +69,14 @@ def write_audit_publish(
     reports = {
         major.check_name: major.contract.validate(frames[major.contract.major], inplace=True) for major in served
     }
-    relied_on = [e for e in expectations if e.major in frames]
+    relied_on = [e for e in expectations if e.major in frames and e.schema is not None]
     consumer_reports = {e.consumer: audit(e.schema, frames[e.major], inplace=True) for e in relied_on}
+    unreadable = {e.consumer: e.unreadable for e in expectations if e.unreadable}  # fails closed
     broken = [name for name, report in reports.items() if not report.passed]
     broken_consumers = sorted(name for name, report in consumer_reports.items() if not report.passed)
 
-    if broken or broken_consumers or blocked_by:
-        yield from _check_results(reports, consumer_reports, asset_key=asset_key)
+    if broken or broken_consumers or unreadable or blocked_by:
+        yield from _check_results(reports, consumer_reports, asset_key=asset_key, unreadable=unreadable)
         versions = {major.check_name: major.contract.version for major in served}
         problems = [f"contract v{versions[name]} violated: {reports[name].summary()}" for name in broken]
         if any(reports[name].undeclared_columns for name in broken):
@@ -86,6 +87,7 @@ def write_audit_publish(
         problems += [
             f"expectations of consumer {c} violated: {consumer_reports[c].summary()}" for c in broken_consumers
         ]
+        problems += [f"expectations of consumer {c} unknown: {reason}" for c, reason in sorted(unreadable.items())]
         problems += [blocked_by] if blocked_by else []
         violation = ContractViolation("nothing published; " + "; ".join(problems), **where)
         raise dg.Failure(description=str(violation), allow_retries=False)
@@ -166,6 +168,7 @@ def _check_results(
     snapshots: dict[str, Any] | None = None,
     *,
     asset_key: dg.AssetKey | None = None,
+    unreadable: dict[str, str] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     for name, report in reports.items():
         metadata = report.check_metadata()
@@ -174,8 +177,13 @@ def _check_results(
         yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=report.passed, metadata=metadata)
     failing = {consumer: report for consumer, report in consumer_reports.items() if not report.passed}
     metadata: dict[str, Any] = {"consumers_checked": sorted(consumer_reports)}
+    if failing or unreadable:
+        metadata["failing_consumers"] = sorted({*failing, *(unreadable or {})})
     if failing:
-        metadata["failing_consumers"] = sorted(failing)
         metadata["failures_by_consumer"] = {c: r.failures_by_check for c, r in failing.items()}
         metadata["failed_rows_sample"] = {c: r.failed_rows for c, r in failing.items()}
-    yield dg.AssetCheckResult(asset_key=asset_key, check_name=EXPECTATIONS_CHECK, passed=not failing, metadata=metadata)
+    if unreadable:
+        metadata["unreadable_consumers"] = dict(sorted(unreadable.items()))
+    yield dg.AssetCheckResult(
+        asset_key=asset_key, check_name=EXPECTATIONS_CHECK, passed=not (failing or unreadable), metadata=metadata
+    )

@@ -52,6 +52,8 @@ class MeshSettings:
         verify: ``MESH_VERIFY`` (default ``on``); ``off`` skips content-hash checks at read.
         storage_options: Object-store options from the standard ``AWS_*`` variables;
             never shown in errors, logs or metadata.
+        expectations: ``MESH_EXPECTATIONS`` (default ``strict``); ``lenient`` lets a producer
+            publish when a consumer's registry entry is missing or unreadable, with a warning.
     """
 
     home: Path
@@ -63,6 +65,7 @@ class MeshSettings:
     store_uri: str = ""
     verify: bool = True
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)
+    expectations: str = "strict"
 
     @classmethod
     def from_env(cls, workspace_root: Path | None = None) -> MeshSettings:
@@ -98,6 +101,7 @@ class MeshSettings:
             home=home,
             store_uri=store_uri,
             verify=_verify(os.environ.get("MESH_VERIFY", "on")),
+            expectations=_expectations(os.environ.get("MESH_EXPECTATIONS", "strict")),
             storage_options=storage_options(store_uri, os.environ),
             env=env,
             scale=scale,
@@ -155,6 +159,12 @@ def _verify(raw: str) -> bool:
     if raw.strip().lower() in _ON:
         return True
     raise MeshError(f"MESH_VERIFY={raw!r} must be 'on' or 'off'")
+
+
+def _expectations(raw: str) -> str:
+    if raw.strip().lower() in ("strict", "lenient"):
+        return raw.strip().lower()
+    raise MeshError(f"MESH_EXPECTATIONS={raw!r} must be 'strict' or 'lenient'")
 
 
 def _local(raw: str, root: Path) -> Path:

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import materialize
 from mesh_core import Domain, InputPort, MeshError, PortStore
-from mesh_core.expectations import registered_expectations
-from mesh_core.manifest_format import manifests_dir, read_cached_manifest, write_cached_manifest
 from mesh_core.manifest import build_manifest
+from mesh_core.manifest_format import manifests_dir, write_cached_manifest
+from mesh_core.registry import Registry
 
 # The producer promises little: artist_id may be null.
 CATALOG = pa.DataFrameSchema({"track_id": pa.Column(int, unique=True), "artist_id": pa.Column(float, nullable=True)})
@@ -32,7 +32,7 @@ def producer(frames: list[pd.DataFrame]):
     return tracks.definitions()
 
 
-def register_consumer(mesh_home: Path) -> None:
+def consumer_manifest() -> dict:
     royalties = Domain("royalties", owner="team:royalties")
 
     @royalties.output_port(
@@ -43,9 +43,16 @@ def register_consumer(mesh_home: Path) -> None:
     def owed(catalog: pd.DataFrame) -> pd.DataFrame:
         return catalog[["artist_id"]]
 
-    manifests_dir(mesh_home).mkdir(parents=True)
-    manifest = build_manifest(royalties.definitions(), "royalties")
-    write_cached_manifest(manifests_dir(mesh_home) / "royalties.json", manifest, cache_key="as mesh wrote it")
+    return build_manifest(royalties.definitions(), "royalties")
+
+
+def register_consumer(mesh_home: Path) -> Path:
+    """Register the consumer as its own repository would: in the store's registry, nowhere else."""
+    return Path(registry(mesh_home).register(consumer_manifest(), location="royalties").file)
+
+
+def registry(mesh_home: Path) -> Registry:
+    return Registry.of_store(mesh_home, "dev")
 
 
 def test_a_change_breaking_a_consumer_fails_at_publish_naming_it(instance, store: PortStore, mesh_home: Path):
@@ -74,37 +81,93 @@ def test_without_registered_consumers_the_same_change_publishes(instance, store:
     assert store.current("tracks.catalog", 1).rows == 3
 
 
-def test_stray_and_damaged_files_in_the_cache_neither_fail_a_publish_nor_hide_a_consumer(
+def test_a_consumer_only_in_the_local_manifest_cache_is_not_read(instance, store: PortStore, mesh_home: Path):
+    manifests_dir(mesh_home).mkdir(parents=True)
+    write_cached_manifest(manifests_dir(mesh_home) / "royalties.json", consumer_manifest(), cache_key="as mesh wrote it")
+
+    assert materialize(producer([BREAKING]), instance).success, "expectations come from the registry alone"
+
+
+def test_the_producer_registers_on_publish_and_records_who_pins_its_port(instance, store: PortStore, mesh_home: Path):
+    register_consumer(mesh_home)
+
+    assert materialize(producer([GOOD]), instance).success
+
+    entry = registry(mesh_home).read("tracks")
+    assert entry is not None and entry.owner == "team:tracks"
+    assert [port["id"] for port in entry.manifest["ports"]] == ["tracks.catalog"]
+    assert entry.pinned_by == {"tracks.catalog": ["royalties"]}
+
+
+def failing_check(result) -> dict:
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["contract"].passed
+    assert not checks["consumer_expectations"].passed
+    return {name: value.value for name, value in checks["consumer_expectations"].metadata.items()}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "newer_format"])
+def test_an_unreadable_consumer_entry_fails_the_publish_closed_naming_the_consumer(
+    instance, store: PortStore, mesh_home: Path, damage: str
+):
+    path = register_consumer(mesh_home)
+    header, body = path.read_bytes().split(b"\n", 1)
+    damaged = {
+        "truncated": header + b"\n" + body[: len(body) // 2],
+        "edited": header + b"\n" + body.replace(b'"artist_id"', b'"artist_xx"'),
+        "newer_format": header.replace(b'"manifest_version": 1', b'"manifest_version": 99') + b"\n" + body,
+    }[damage]
+    assert damaged != path.read_bytes()
+    path.write_bytes(damaged)
+
+    metadata = failing_check(materialize(producer([GOOD]), instance, raise_on_error=False))
+
+    assert metadata["failing_consumers"] == ["royalties"]
+    assert str(path) in metadata["unreadable_consumers"]["royalties"]
+    assert store.majors("tracks.catalog") == [], "fails closed: nothing published unchecked"
+    assert path.read_bytes() == damaged, "the consumer's entry is left as it was"
+
+
+def test_a_consumer_whose_entry_went_missing_fails_the_publish_until_it_registers_again(
     instance, store: PortStore, mesh_home: Path
 ):
-    register_consumer(mesh_home)
-    registered = manifests_dir(mesh_home) / "royalties.json"
-    header, body = registered.read_text().split("\n", 1)
-    (manifests_dir(mesh_home) / "stray.json").write_text("[]\n")
-    (manifests_dir(mesh_home) / "notes.json").write_text('{"ports": null}\n')
-    (manifests_dir(mesh_home) / "edited.json").write_text(f"{header}\n{body.replace('tracks.catalog', 'tracks.x')}")
-    defs = producer([GOOD, BREAKING])
-
+    path = register_consumer(mesh_home)
+    defs = producer([GOOD, GOOD, GOOD])
     assert materialize(defs, instance).success
-    result = materialize(defs, instance, raise_on_error=False)
+    path.unlink()
 
-    assert not result.success, "the registered consumer's expectations still hold"
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks["consumer_expectations"].metadata["failing_consumers"].value == ["royalties"]
-    assert store.current("tracks.catalog", 1).rows == 3
+    metadata = failing_check(materialize(defs, instance, raise_on_error=False))
 
-
-def test_expectations_a_manifest_cannot_rebuild_fail_the_publish_naming_them(instance, store: PortStore, mesh_home: Path):
+    assert metadata["failing_consumers"] == ["royalties"]
+    assert "is missing, but it pinned tracks.catalog" in metadata["unreadable_consumers"]["royalties"]
+    assert store.current("tracks.catalog", 1).delta_version == 0
     register_consumer(mesh_home)
-    path = manifests_dir(mesh_home) / "royalties.json"
-    manifest = read_cached_manifest(path)
+    assert materialize(defs, instance).success
+
+
+def test_mesh_expectations_lenient_publishes_past_an_unreadable_entry_and_says_so(
+    instance, store: PortStore, mesh_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    register_consumer(mesh_home).write_bytes(b"not a registry entry")
+    monkeypatch.setenv("MESH_EXPECTATIONS", "lenient")
+
+    result = materialize(producer([BREAKING]), instance)
+
+    assert result.success
+    logged = [e.message for e in instance.all_logs(result.run_id) if "MESH_EXPECTATIONS=lenient" in e.message]
+    assert logged and "consumer royalties" in logged[0]
+
+
+def test_expectations_the_registry_cannot_rebuild_fail_the_publish_naming_them(
+    instance, store: PortStore, mesh_home: Path
+):
+    manifest = consumer_manifest()
     # As written before expectations were checked at load: pandera could not write them as JSON.
     manifest["ports"][0]["inputs"][0]["expectations"]["pandera"] = None
-    write_cached_manifest(path, manifest, "any-key")
+    registry(mesh_home).register(manifest, location="royalties")
 
-    with pytest.raises(MeshError, match="expectations of consumer royalties cannot be rebuilt") as raised:
-        registered_expectations(mesh_home, "tracks.catalog")
-    assert (raised.value.domain, raised.value.port, raised.value.file) == ("royalties", "tracks.catalog", str(path))
-    result = materialize(producer([GOOD]), instance, raise_on_error=False)
-    assert not result.success
+    metadata = failing_check(materialize(producer([GOOD]), instance, raise_on_error=False))
+
+    assert "cannot be rebuilt" in metadata["unreadable_consumers"]["royalties"]
     assert store.majors("tracks.catalog") == [], "fails closed: nothing published unchecked"

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from mesh_core.expectations import registered_expectations
 from mesh_core.manifest_format import manifests_dir, read_cached_manifest, write_cached_manifest
 from meshkit import mesh
 
@@ -89,17 +88,6 @@ def test_a_truncated_entry_is_stale(tmp_path: Path, cut: int):
     whole = path.read_bytes()
     path.write_bytes(whole[: cut % (len(whole) - 1)])  # at least one byte before the final newline is lost
     assert read_cached_manifest(path, "key") is None
-
-
-@FUZZ
-@given(values=st.lists(JSON, max_size=3))
-def test_producers_skip_whatever_else_lies_in_the_cache(tmp_path: Path, values):
-    home = tmp_path / "mesh"
-    shutil.rmtree(home, ignore_errors=True)
-    manifests_dir(home).mkdir(parents=True)
-    for number, value in enumerate(values):
-        (manifests_dir(home) / f"stray{number}.json").write_text(json.dumps(value))
-    assert registered_expectations(home, "tracks.catalog") == []
 
 
 def _overwrite(text: str) -> Callable[[Path], None]:

@@ -11,7 +11,7 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from mesh_core.errors import MeshError
-from mesh_core.expectations import registered_expectations
+from mesh_core.expectations import expectations_at_publish
 from mesh_core.metadata import how_metadata
 from mesh_core.port_asset import OutputPortSpec
 from mesh_core.publish import write_audit_publish
@@ -88,14 +88,15 @@ def _audit_and_publish(
 ) -> Iterator[Any]:
     lineage = {name: value for name, value in dbt_metadata.items() if name == "dagster/column_lineage"}
     frame = _read_relation(database, relation)
-    expectations = registered_expectations(store.home, spec.port_id)
+    consumers = expectations_at_publish(store, spec.port_id)
     reads = {port.port_id for port in spec.inputs.values()}
     read_here = {port_id: read for port_id, read in inputs_read.items() if port_id in reads}
     yield from write_audit_publish(
-        store, spec.port_id, spec.served, frame, read_here, expectations, file=spec.file, asset_key=key,
+        store, spec.port_id, spec.served, frame, read_here, consumers.expectations, file=spec.file, asset_key=key,
         blocked_by="its dbt tests failed" if blocked else None, min_rows=spec.min_rows,
         extra_metadata={**how_metadata(context.run.run_id, spec.file), **lineage},
     )
+    consumers.register()
 
 
 def _read_relation(database: Path, relation: str) -> Any:

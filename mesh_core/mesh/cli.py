@@ -61,6 +61,21 @@ def load_mesh(workspace: Path, *, refresh: bool = False, source: str = "workspac
     return Mesh(workspace, settings, locations, sources.manifests, graph, sources)
 
 
+def _stale_registry(mesh: Mesh) -> list:
+    """A warning for each workspace domain whose registry entry holds other code than the workspace."""
+    from mesh_core.mesh.sources import stale_entries
+    from mesh_core.mesh.validate import Problem
+
+    entries = mesh.sources.entries if mesh.sources else {}
+    return [
+        Problem("warning", domain=name, port=None, file=entries[name].file, message=(
+            f"registry entry is stale: registered {entries[name].registered_at} from other code than the workspace "
+            "holds; other repositories see the old manifest until this domain publishes or runs `mesh register`"
+        ))
+        for name in stale_entries(mesh.sources)
+    ] if mesh.sources else []
+
+
 def _instance_statuses(mesh: Mesh, now) -> list | None:
     """Every product's status from the Dagster instance at DAGSTER_HOME, or None when it is not set."""
     import os
@@ -72,7 +87,7 @@ def _instance_statuses(mesh: Mesh, now) -> list | None:
     from mesh_core.mesh.status import product_statuses
 
     with dg.DagsterInstance.get() as instance:
-        return product_statuses(mesh.graph, instance, now)
+        return product_statuses(mesh.graph, instance, now, mesh.sources.entries if mesh.sources else None)
 
 
 def workspace_option(function):
@@ -130,7 +145,7 @@ def graph(workspace: Path, fmt: str, source: str) -> None:
 def validate_command(workspace: Path, fmt: str, today, source: str) -> None:
     """Check the whole mesh and list every problem. Exits 1 on any error."""
     mesh = load_mesh(workspace, source=source)
-    problems = validate(mesh.graph, today.date() if today else date.today())
+    problems = validate(mesh.graph, today.date() if today else date.today()) + _stale_registry(mesh)
     errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
     if fmt == "json":
@@ -267,6 +282,12 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
 
     mesh = load_mesh(workspace)
     targets = resolve_selection(mesh.graph, selection)
+    elsewhere = sorted({mesh.graph.ports[p]["location"] for p in targets} & {loc.name for loc in mesh.locations if loc.grpc})
+    if elsewhere:
+        raise MeshError(
+            f"grpc_server location(s) {elsewhere} run in their own code servers, not here: select ports of the other "
+            "locations, or run `mesh run` in those domains' repositories"
+        )
     live = sys.stdout.isatty() and fmt == "text"
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:

@@ -68,7 +68,7 @@ def read_mesh(
                     f"{registry.uri}; run `mesh register` in that domain's repository (with the same MESH_HOME "
                     "and MESH_ENV)", file=registry.file(location.name),
                 )
-            loaded[location.name] = entry.manifest
+            loaded[location.name] = {**entry.manifest, "location": location.name}
     manifests = [loaded[location.name] for location in locations]
     present = {_domain(manifest): manifest for manifest in manifests}
     for name, manifest in present.items():

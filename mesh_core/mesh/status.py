@@ -36,13 +36,34 @@ class ProductStatus:
         return {**asdict(self), "failing": self.failing}
 
 
-def product_statuses(graph: MeshGraph, instance: dg.DagsterInstance, now: datetime) -> list[ProductStatus]:
-    """The status of every port, as the Dagster instance records it at ``now``."""
+def product_statuses(
+    graph: MeshGraph, instance: dg.DagsterInstance, now: datetime, entries: dict[str, Any] | None = None
+) -> list[ProductStatus]:
+    """The status of every port, as the Dagster instance records it at ``now``.
+
+    ``entries`` are the registry's entries by domain: a port published, after its domain
+    registered, by other code than the entry describes marks the entry stale.
+    """
     latest = {
         port_id: instance.get_latest_materialization_event(dg.AssetKey(port["asset_key"]))
         for port_id, port in graph.ports.items()
     }
-    return [_status(port_id, graph.ports[port_id], latest, instance, now) for port_id in sorted(graph.ports)]
+    statuses = [_status(port_id, graph.ports[port_id], latest, instance, now) for port_id in sorted(graph.ports)]
+    for status in statuses:
+        entry = (entries or {}).get(graph.ports[status.port_id]["domain"])
+        if entry is not None and _registry_stale(entry, status.port_id, latest[status.port_id]):
+            status.stale.append(f"its domain's registry entry ({entry.registered_at}) is older than this publish")
+    return statuses
+
+
+def _registry_stale(entry: Any, port_id: str, event: Any) -> bool:
+    """Whether ``event`` published code the entry does not describe, after the entry was written."""
+    if event is None:
+        return False
+    registered = {port["id"]: port.get("code_version") for port in entry.manifest.get("ports", [])}
+    published = event.asset_materialization.tags.get("dagster/code_version")
+    written = datetime.fromisoformat(entry.registered_at).timestamp()
+    return written < event.timestamp and registered.get(port_id) != published
 
 
 def _status(port_id: str, port: dict[str, Any], latest: dict[str, Any], instance: dg.DagsterInstance, now: datetime) -> ProductStatus:
