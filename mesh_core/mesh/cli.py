@@ -364,6 +364,54 @@ def catalog(workspace: Path, out: Path, fmt: str, source: str) -> None:
         click.echo(f"wrote {counts} to {out} {source}")
 
 
+@main.command(name="new-domain")
+@click.argument("name")
+@workspace_option
+@click.option("--consumes", metavar="DOMAIN.PORT", help="The public port that the example input port reads.")
+@click.option("--standalone", "standalone", type=click.Path(path_type=Path), metavar="DIR",
+              help="Write the domain as a repository of its own in DIR (absent or empty), not in domains/.")
+@from_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def new_domain(name: str, workspace: Path, consumes: str | None, standalone: Path | None, source: str, fmt: str) -> None:
+    """Scaffold domain NAME: a contract, an output port, an input port reading --consumes, and tests.
+
+    In the repository it writes domains/NAME/ and adds the location to workspace.yaml. The
+    port to consume is looked up in the mesh (--from). Bad names, taken names and non-empty
+    folders are refused before anything is written.
+    """
+    from importlib.metadata import version
+
+    from mesh_core.mesh import scaffold
+
+    scaffold.check_name(name)
+    if standalone is None or source != "registry":
+        located = {loc.name: f"location {loc.name} in {workspace}" for loc in load_workspace(workspace)}
+        scaffold.check_new(name, existing=located)
+    if standalone is not None:
+        scaffold.check_folder(standalone, may_be_empty=True)
+    else:
+        scaffold.check_folder(workspace.parent / "domains" / name, may_be_empty=False)
+    mesh = load_mesh(workspace, source=source)
+    published = {port["domain"]: f"it publishes {port_id}" for port_id, port in mesh.graph.ports.items()}
+    scaffold.check_new(name, existing=published)
+    consumed = scaffold.choose_input(mesh.graph.ports, consumes)
+    if standalone is not None:
+        plan = scaffold.DomainPlan(name, consumed, mesh_core_requirement=f"mesh-core>={version('mesh-core')}")
+        created = scaffold.create_standalone(plan, standalone)
+    else:
+        created = scaffold.create_in_repo(scaffold.DomainPlan(name, consumed), workspace)
+    if fmt == "json":
+        click.echo(render.as_json(created.to_dict()))
+        return
+    where = f"as a repository of its own in {created.folder}" if created.standalone else f"in {created.folder}"
+    click.echo(f"created domain {name} {where}: {created.plan.port_id} reads {consumed['id']}")
+    if created.workspace:
+        click.echo(f"added location {name} to {created.workspace}")
+    click.echo("next steps:")
+    for step in created.next_steps:
+        click.echo(f"  {step}")
+
+
 @main.command()
 @workspace_option
 @click.option("--env", help="The MESH_ENV whose registry to write (default: the current one).")
