@@ -7,7 +7,6 @@ Run inside the location's own interpreter by the ``mesh`` command::
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import traceback
@@ -17,6 +16,7 @@ from typing import Any
 import click
 import dagster as dg
 
+from mesh_core.code_target import CodeTarget, load_target_definitions, target_options
 from mesh_core.domain import DOMAIN_METADATA
 from mesh_core.manifest_format import MANIFEST_VERSION
 from mesh_core.semver import semver_major
@@ -107,29 +107,19 @@ def _value(metadata_value: Any) -> Any:
     return getattr(metadata_value, "value", metadata_value)
 
 
-def load_definitions(module: str, attribute: str | None = None) -> dg.Definitions:
-    """Import ``module`` and return its ``Definitions`` (``attribute``, or the only one it holds)."""
-    loaded = importlib.import_module(module)
-    if attribute:
-        return getattr(loaded, attribute)
-    found = [value for value in vars(loaded).values() if isinstance(value, dg.Definitions)]
-    if len(found) != 1:
-        raise ValueError(f"module {module} holds {len(found)} Definitions objects; name one with an attribute")
-    return found[0]
-
-
-def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
+def load_location(target: CodeTarget) -> dg.Definitions | None:
     """In a location's own process (cwd = its working directory): its Definitions, or None.
 
     A failure to import user code is reported on stderr in one line, naming the file and
     line, for the ``mesh`` command to show; the caller then exits 2.
     """
-    sys.path.insert(0, str(Path.cwd()))
     try:
-        defs = load_definitions(module, attribute)
+        defs = load_target_definitions(target, str(Path.cwd()))
         defs.resolve_asset_graph()  # definition errors surface here; Dagster caches the graph
         return defs
     except Exception as error:  # noqa: BLE001 - any failure to import user code is reported, not raised
+        while isinstance(error, dg.DagsterError) and error.__cause__ is not None:
+            error = error.__cause__  # Dagster's loader wraps the user's own error (an ImportError, say)
         last = traceback.extract_tb(error.__traceback__)[-1]
         print(f"{type(error).__name__}: {error} (at {last.filename}:{last.lineno})", file=sys.stderr)
         return None
@@ -137,12 +127,11 @@ def load_location(module: str, attribute: str | None) -> dg.Definitions | None:
 
 @click.command()
 @click.option("--location", required=True, help="The location's name in workspace.yaml.")
-@click.option("--module", required=True, help="The location's Python module, e.g. users_domain.definitions.")
-@click.option("--attribute", help="The Definitions object in the module, if it holds several.")
+@target_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The manifest file.")
-def main(location: str, module: str, attribute: str | None, out: Path) -> None:
+def main(location: str, target: CodeTarget, out: Path) -> None:
     """Write the manifest of one location to --out; exit 2 with a message if it cannot load."""
-    defs = load_location(module, attribute)
+    defs = load_location(target)
     if defs is None:
         sys.exit(2)
     out.write_text(json.dumps(build_manifest(defs, location), indent=1, sort_keys=True))

@@ -20,6 +20,7 @@ from typing import Any
 import click
 import dagster as dg
 
+from mesh_core.code_target import CodeTarget, target_options
 from mesh_core.manifest import load_location
 from mesh_core.step_errors import describe_step_failure
 
@@ -119,14 +120,13 @@ def _run_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 
 
 @click.command()
-@click.option("--module", required=True, help="The location's Python module, e.g. users_domain.definitions.")
-@click.option("--attribute", help="The Definitions object in the module, if it holds several.")
+@target_options
 @click.option("--select", required=True, help="Comma-separated asset keys such as users/profiles.")
 @click.option("--tag", "tags", multiple=True, callback=_run_tags, help="A run tag KEY=VALUE; repeatable.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON result file.")
-def main(module: str, attribute: str | None, select: str, tags: dict[str, str], out: Path) -> None:
+def main(target: CodeTarget, select: str, tags: dict[str, str], out: Path) -> None:
     """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
-    defs = load_location(module, attribute)
+    defs = load_location(target)
     if defs is None:
         sys.exit(2)
     keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]

@@ -124,7 +124,7 @@ def test_deprecated_major_warns_before_its_date_and_errors_after(tmp_path: Path)
     [
         ("load_from: [", "not valid YAML"),
         ("locations: []", "expected a non-empty 'load_from' list"),
-        ("load_from:\n  - python_file: x.py", "'python_file' locations are not supported"),
+        ("load_from:\n  - python_fil: x.py", "unknown location kind 'python_fil'"),
         ("load_from:\n  - python_module:\n      working_directory: domains/users", "needs 'module_name'"),
         ("load_from:\n  - python_module:\n      module_name: users_domain.definitions\n      working_directory: nowhere", "does not exist"),
     ],

@@ -97,11 +97,13 @@ def _load_in_subprocess(location: Location, home: Path) -> dict[str, Any] | str:
 def _cache_key(location: Location, core_key: str) -> str:
     digest = hashlib.sha256()
     entry = [
-        location.name, location.module, location.attribute, location.executable,
+        location.name, location.kind, location.target, location.attribute, location.executable,
         str(location.working_directory), MANIFEST_VERSION, core_key,
     ]
     digest.update(json.dumps(entry).encode())
     digest.update(_tree_hash(location.working_directory).encode())
+    if location.kind == "python_file" and not Path(location.target).is_relative_to(location.working_directory):
+        digest.update(_tree_hash(Path(location.target).parent).encode())
     return digest.hexdigest()
 
 

@@ -15,23 +15,41 @@ from typing import IO, Any
 
 import yaml
 
+from mesh_core.code_target import TARGET_OPTIONS
 from mesh_core.errors import WorkspaceError
 from mesh_core.settings import location_store_environment
 
-_MODULE_KEYS = {"python_module": "module_name", "python_package": "package_name"}
+# Each entry kind Dagster runs from code, with the key naming that code (as Dagster's workspace schema).
+_TARGET_KEYS = {
+    "python_file": "relative_path",
+    "python_module": "module_name",
+    "python_package": "package_name",
+    "autoload_defs_module": "module_name",
+}
+_ATTRIBUTE_KINDS = {"python_file", "python_module", "python_package"}
+_COMMON_KEYS = {"working_directory", "location_name", "executable_path"}
 _READER_GRACE_S = 30  # how long output may still drain after the process ends
 
 
 @dataclass(frozen=True)
 class Location:
-    """One code location: how to import it and with which interpreter."""
+    """One code location: its workspace entry kind and code, where to start it and with which interpreter.
+
+    ``target`` is the module or package name, or the absolute path of a ``python_file``.
+    """
 
     name: str
-    module: str
+    kind: str
+    target: str
     working_directory: Path
     executable: str
     attribute: str | None = None
     grpc: str | None = None  # a grpc_server entry's address: its manifest comes from the registry
+
+    def target_args(self) -> list[str]:
+        """The location tools' options naming this location's code (see ``mesh_core.code_target``)."""
+        args = [TARGET_OPTIONS[self.kind], self.target]
+        return [*args, "--attribute", self.attribute] if self.attribute else args
 
 
 def run_in_location(
@@ -56,9 +74,7 @@ def run_in_location(
     environment.update(location_store_environment(environment.get("MESH_HOME"), home))
     with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
         out = Path(folder) / "result.json"
-        command = [location.executable, "-m", tool, "--module", location.module, *args, "--out", str(out)]
-        if location.attribute:
-            command += ["--attribute", location.attribute]
+        command = [location.executable, "-m", tool, *location.target_args(), *args, "--out", str(out)]
         try:
             code, stderr = _follow(command, location.working_directory, environment, timeout_s, on_line)
         except FileNotFoundError:
@@ -136,27 +152,72 @@ def _location(entry: object, index: int, path: Path) -> Location:
     kind, spec = next(iter(entry.items()))
     if kind == "grpc_server":
         return _grpc_location(spec, index, path)
-    if kind not in _MODULE_KEYS:
+    if kind not in _TARGET_KEYS:
         raise WorkspaceError(
-            f"load_from[{index}]: '{kind}' locations are not supported; use python_module or python_package",
+            f"load_from[{index}]: unknown location kind {kind!r}; use one of {', '.join(_TARGET_KEYS)} or grpc_server",
             file=path,
         )
+    return _code_location(kind, spec, f"load_from[{index}].{kind}", path)
+
+
+def _code_location(kind: str, spec: object, entry: str, path: Path) -> Location:
+    """A location whose code ``mesh`` imports itself, read as Dagster reads the entry.
+
+    As in Dagster, ``python_file``'s ``relative_path`` and ``working_directory`` are relative to
+    the workspace's folder, which is also its default working directory. Dagster takes the other
+    kinds' relative ``working_directory`` (and ``executable_path``) from the folder it runs in;
+    ``mesh`` resolves them against the workspace's folder, which is the same when ``dagster dev``
+    runs beside ``workspace.yaml``.
+    """
+    target_key = _TARGET_KEYS[kind]
     if isinstance(spec, str):
-        spec = {_MODULE_KEYS[kind]: spec}
-    module = spec.get(_MODULE_KEYS[kind]) if isinstance(spec, dict) else None
-    if not isinstance(module, str) or not module:
-        raise WorkspaceError(f"load_from[{index}].{kind} needs '{_MODULE_KEYS[kind]}'", file=path)
-    working = path.parent / spec.get("working_directory", ".")
+        spec = {target_key: spec}
+    if not isinstance(spec, dict):
+        raise WorkspaceError(f"{entry} must be a name or a mapping with '{target_key}'", file=path)
+    unknown = sorted(set(spec) - {target_key, *_COMMON_KEYS} - ({"attribute"} if kind in _ATTRIBUTE_KINDS else set()))
+    if unknown:
+        raise WorkspaceError(f"{entry} has unknown key(s) {unknown}", file=path)
+    values = {key: _string(value, f"{entry}.{key}", path) for key, value in spec.items()}
+    target = values.get(target_key)
+    if not target:
+        raise WorkspaceError(f"{entry} needs '{target_key}'", file=path)
+    root = path.absolute().parent
+    working = root / values.get("working_directory", ".")
     if not working.is_dir():
-        raise WorkspaceError(f"load_from[{index}]: working_directory {working} does not exist", file=path)
-    executable = spec.get("executable_path") or sys.executable
+        raise WorkspaceError(f"{entry}: working_directory {working} does not exist", file=path)
+    if kind == "python_file":
+        target = str((root / target).resolve())
+        if not Path(target).is_file():
+            raise WorkspaceError(f"{entry}: relative_path {target} does not exist", file=path)
+    attribute = values.get("attribute") or None
+    default_name = (Path(target).name if kind == "python_file" else target) + (f":{attribute}" if attribute else "")
     return Location(
-        name=str(spec.get("location_name") or module),
-        module=module,
+        name=values.get("location_name") or default_name,
+        kind=kind,
+        target=target,
         working_directory=working.resolve(),
-        executable=str(executable),
-        attribute=spec.get("attribute"),
+        executable=_executable(values.get("executable_path"), root),
+        attribute=attribute,
     )
+
+
+def _executable(executable: str | None, root: Path) -> str:
+    """The entry's interpreter: this one by default; a bare name is looked up on ``PATH``, a path is resolved."""
+    if not executable:
+        return sys.executable
+    executable = os.path.expanduser(executable)
+    return str(root / executable) if os.sep in executable else executable
+
+
+def _string(value: object, key: str, path: Path) -> str:
+    """A workspace value: a string, or ``{env: NAME}`` read from the environment, as Dagster's ``StringSource``."""
+    if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str):
+        if value["env"] not in os.environ:
+            raise WorkspaceError(f"{key} reads environment variable {value['env']}, which is not set", file=path)
+        return os.environ[value["env"]]
+    if not isinstance(value, str):
+        raise WorkspaceError(f"{key} must be a string, not {type(value).__name__}", file=path)
+    return value
 
 
 def _grpc_location(spec: object, index: int, path: Path) -> Location:
@@ -169,4 +230,6 @@ def _grpc_location(spec: object, index: int, path: Path) -> Location:
             f"load_from[{index}].grpc_server needs 'host' and 'port' (or 'socket') and a 'location_name', "
             "the name its domain registered under", file=path,
         )
-    return Location(name=name, module="", working_directory=path.parent.resolve(), executable="", grpc=str(where))
+    return Location(
+        name=name, kind="grpc_server", target="", working_directory=path.parent.resolve(), executable="", grpc=str(where)
+    )
