@@ -19,7 +19,7 @@ PANDAS_PAYOUTS = json.loads((REPO / "tests/fixtures/payouts_scale1.json").read_t
 
 
 def test_outputs_are_consistent_across_domains(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")  # payouts are private to artists
     profiles, _ = store.read("users.profiles", 1)
     plays, _ = store.read("podcasts.plays", 1)
     payouts, _ = store.read("artists.payouts", 1)
@@ -36,7 +36,7 @@ def test_outputs_are_consistent_across_domains(published_mesh):
 
 
 def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")
     payouts, _ = store.read("artists.payouts", 1)
     assert len(payouts) == PANDAS_PAYOUTS["rows"]
     assert payouts["plays"].sum() == PANDAS_PAYOUTS["plays"]
@@ -78,7 +78,7 @@ def test_each_consumer_records_the_snapshots_it_read(published_mesh):
 
 
 def test_sql_users_query_the_mesh_through_duckdb(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")
     with connect(store) as sql:
         joined = sql.execute(
             """
