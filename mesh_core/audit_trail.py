@@ -150,7 +150,8 @@ def read_audit(
         since: Only records at or after this time (a naive time is taken as UTC).
 
     Returns:
-        One row per record, with the columns of ``AuditRecord``; ``time`` is UTC.
+        One row per record, with the columns of ``AuditRecord``: ``time`` in UTC, text
+        columns as ``str`` or ``None``, ``snapshot`` a nullable integer.
     """
     return query_audit(audit_location(settings), port=port, reader=reader, since=since)
 
@@ -197,6 +198,10 @@ def query_audit(
         ).df()
     finally:
         connection.close()
+    for name in _COLUMNS:
+        if name not in ("time", "snapshot"):  # text: None where unknown, as in the record
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    frame["snapshot"] = frame["snapshot"].astype("Int64")
     return frame
 
 
