@@ -54,6 +54,8 @@ class MeshSettings:
             never shown in errors, logs or metadata.
         expectations: ``MESH_EXPECTATIONS`` (default ``strict``); ``lenient`` lets a producer
             publish when a consumer's registry entry is missing or unreadable, with a warning.
+        pii_key: ``MESH_PII_KEY``, the environment's secret for masking PII (see
+            ``mesh_core.masking``); never shown in errors, logs or metadata.
     """
 
     home: Path
@@ -66,6 +68,7 @@ class MeshSettings:
     verify: bool = True
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)
     expectations: str = "strict"
+    pii_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, workspace_root: Path | None = None) -> MeshSettings:
@@ -108,6 +111,7 @@ class MeshSettings:
             dagster_url=os.environ.get("MESH_DAGSTER_URL", cls.dagster_url).rstrip("/"),
             catalog_url=os.environ.get("MESH_CATALOG_URL", cls.catalog_url).rstrip("/"),
             source_url=(os.environ.get("MESH_SOURCE_URL") or "").rstrip("/") or None,
+            pii_key=os.environ.get("MESH_PII_KEY") or None,
         )
 
 

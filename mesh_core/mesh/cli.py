@@ -15,6 +15,7 @@ import networkx as nx
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
+from mesh_core.mesh.audit_cli import audit
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import paused_gc
 from mesh_core.mesh.sources import SOURCES, MeshSources, read_mesh
@@ -436,3 +437,4 @@ def register(workspace: Path, env: str | None, fmt: str) -> None:
 
 main.add_command(store)
 main.add_command(sql)
+main.add_command(audit)
