@@ -15,6 +15,7 @@ import networkx as nx
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
+from mesh_core.mesh.access_cli import access
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import load_manifests, paused_gc
 from mesh_core.mesh.store_cli import sql, store
@@ -117,8 +118,11 @@ def graph(workspace: Path, fmt: str) -> None:
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Judge deprecations as of this date.")
 def validate_command(workspace: Path, fmt: str, today) -> None:
     """Check the whole mesh and list every problem. Exits 1 on any error."""
+    from mesh_core.mesh.policy_check import load_policies
+
     mesh = load_mesh(workspace)
-    problems = validate(mesh.graph, today.date() if today else date.today())
+    policies = load_policies(workspace.absolute().parent)
+    problems = validate(mesh.graph, today.date() if today else date.today(), policies)
     errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
     if fmt == "json":
@@ -129,6 +133,31 @@ def validate_command(workspace: Path, fmt: str, today) -> None:
             click.echo(f"{p.severity.upper():7} {p.domain} {p.port or '-'}: {p.message}{where}")
         click.echo(f"{len(mesh.graph.ports)} ports in {len(mesh.manifests)} locations: {errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors else 0)
+
+
+@main.command()
+@workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def policies(workspace: Path, fmt: str) -> None:
+    """List the mesh's policies with their severity and source, and every waiver. Exits 1 on a bad waiver."""
+    from mesh_core.mesh.policy_check import load_policies, waivers
+
+    mesh = load_mesh(workspace)
+    loaded = load_policies(workspace.absolute().parent)
+    waived = waivers(mesh.graph, loaded)
+    bad = [w for w in waived if w.severity is None or not w.justification.strip()]
+    if fmt == "json":
+        click.echo(render.as_json({
+            "policies": [item.to_dict() for item in loaded], "waivers": [w.to_dict() for w in waived], "ok": not bad,
+        }))
+    else:
+        for item in loaded:
+            click.echo(f"{item.policy.name} [{item.policy.severity}] ({item.source}): {item.policy.rationale}")
+        for w in waived:
+            known = f"waives {w.policy} [{w.severity}]" if w.severity else f"waives UNKNOWN policy {w.policy}"
+            click.echo(f"{w.port} {known}: {w.justification or '(no justification)'}")
+        click.echo(f"{len(loaded)} policies, {len(waived)} waiver(s), {len(bad)} bad")
+    sys.exit(1 if bad else 0)
 
 
 @main.command()
@@ -329,3 +358,4 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
 
 main.add_command(store)
 main.add_command(sql)
+main.add_command(access)
