@@ -1,12 +1,43 @@
-"""Who may consume a port: the one access rule, free of heavy imports so the ``mesh`` command can use it."""
+"""Who may consume a port, and in what form: the one access rule, free of heavy imports so the ``mesh`` command can use it."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Literal
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Access = Literal["public", "restricted", "private"]
 ACCESS_LEVELS: tuple[str, ...] = ("public", "restricted", "private")
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """What a consumer of a ``restricted`` port is cleared for, as its producer grants it.
+
+    Args:
+        pii: Whether the consumer reads the port's PII columns in clear; uncleared
+            consumers read them masked (see ``mesh_core.masking``).
+
+    Example:
+        >>> Clearance(pii=True).pii
+        True
+    """
+
+    pii: bool = False
+
+
+def clearances(consumers: Collection[str] | Mapping[str, Clearance]) -> dict[str, Clearance]:
+    """``consumers`` as a mapping of domain to clearance; a plain list clears nobody for PII.
+
+    Raises:
+        TypeError: a value of the mapping is not a ``Clearance``.
+    """
+    if isinstance(consumers, Mapping):
+        for name, clearance in consumers.items():
+            if not isinstance(clearance, Clearance):
+                raise TypeError(f"consumer {name!r} maps to {clearance!r}; use Clearance(pii=True) or Clearance()")
+        return dict(consumers)
+    return {name: Clearance() for name in consumers}
 
 
 def may_consume(consumer: str, *, producer: str | None, access: str, consumers: Collection[str]) -> bool:
@@ -22,3 +53,87 @@ def may_consume(consumer: str, *, producer: str | None, access: str, consumers: 
     if consumer == producer or access == "public":
         return True
     return access == "restricted" and consumer in consumers
+
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    """What a snapshot's producer decided about its readers; recorded in the snapshot's commit.
+
+    Attributes:
+        producer: The producing domain.
+        access: ``public``, ``restricted`` or ``private``.
+        consumers: The domains allowed to read a ``restricted`` port.
+        pii_cleared: The consumers that read PII columns in clear.
+        pii: The snapshot's PII columns.
+    """
+
+    producer: str
+    access: str = "public"
+    consumers: tuple[str, ...] = ()
+    pii_cleared: tuple[str, ...] = ()
+    pii: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_record(self) -> dict[str, Any]:
+        """The policy as JSON-ready commit metadata."""
+        return {
+            "producer": self.producer, "access": self.access, "consumers": list(self.consumers),
+            "pii_cleared": list(self.pii_cleared), "pii": list(self.pii),
+        }
+
+    @classmethod
+    def from_record(cls, recorded: Mapping[str, Any]) -> ReadPolicy:
+        """The policy a commit recorded."""
+        return cls(
+            producer=str(recorded["producer"]), access=str(recorded.get("access", "public")),
+            consumers=tuple(recorded.get("consumers") or ()), pii_cleared=tuple(recorded.get("pii_cleared") or ()),
+            pii=tuple(recorded.get("pii") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one read check.
+
+    Attributes:
+        decision: ``allowed``, ``masked`` or ``refused``.
+        policy: What decided, e.g. ``access:restricted`` or ``pii:masked``.
+        masked: The columns the reader receives masked.
+        reason: Why a read was refused, naming reader, port and access.
+    """
+
+    decision: str
+    policy: str
+    masked: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def decide(reader: str | None, port_id: str, policy: ReadPolicy | None) -> Decision:
+    """Whether ``reader`` (a domain, or ``None`` for an anonymous reader) may read ``port_id``, and masked how.
+
+    A snapshot that records no policy was published without one (before policies were
+    recorded, or straight through ``PortStore.publish``) and is read as public with no
+    PII. An anonymous reader reads public ports only.
+
+    Example:
+        >>> decide("artists", "users.profiles", ReadPolicy("users", "restricted", ("artists",), (), ("email",))).masked
+        ('email',)
+    """
+    if policy is None:
+        return Decision("allowed", "access:public")
+    rule = f"access:{policy.access}"
+    if reader is None:
+        allowed = policy.access == "public"
+    else:
+        allowed = may_consume(reader, producer=policy.producer, access=policy.access, consumers=policy.consumers)
+    if not allowed:
+        who = "an anonymous reader" if reader is None else f"domain {reader}"
+        allowed_list = f" (its consumers: {', '.join(policy.consumers) or 'none'})" if policy.access == "restricted" else ""
+        hint = "; name the reading domain (PortStore(..., reader=...))" if reader is None else ""
+        return Decision(
+            "refused", rule,
+            reason=f"{who} may not read {port_id}: its access is {policy.access}{allowed_list}{hint}",
+        )
+    masked = tuple(policy.pii) if reader != policy.producer and reader not in policy.pii_cleared else ()
+    if masked:
+        return Decision("masked", "pii:masked", masked)
+    return Decision("allowed", rule)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -11,7 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 import pandera.pandas as pa
 
-from mesh_core.access import ACCESS_LEVELS, Access, may_consume
+from mesh_core.access import ACCESS_LEVELS, Access, ReadPolicy, clearances, may_consume
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.errors import DefinitionError
 from mesh_core.schema_doc import is_pii, schema_document
@@ -46,7 +47,10 @@ class Contract:
         schema: A pandera ``DataFrameModel`` class or ``DataFrameSchema``.
         version: Semantic version; a breaking change needs a new major.
         access: ``public``, ``restricted`` (only ``consumers``) or ``private``.
-        consumers: Domains allowed to consume a ``restricted`` port.
+        consumers: Domains allowed to consume a ``restricted`` port: a list, or a mapping of
+            each to its ``Clearance``; kept as the tuple of their names.
+        pii_cleared: The consumers cleared to read PII columns in clear (``Clearance(pii=True)``);
+            derived from a ``consumers`` mapping, or given directly.
         freshness: Optional SLA: the port must be re-published within this window.
         strict: What happens to columns the schema does not declare, as pandera's
             ``strict``: ``True`` refuses them, ``"filter"`` drops them before publish,
@@ -71,6 +75,7 @@ class Contract:
     domain: str | None = None
     port: str | None = None
     strict: Strictness | None = None
+    pii_cleared: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         where = {"domain": self.domain, "port": self.port}
@@ -90,7 +95,15 @@ class Contract:
             raise DefinitionError(
                 "consumers must be a list of domain names, not a single string", **where
             )
+        if isinstance(self.consumers, Mapping):
+            try:
+                granted = clearances(self.consumers)
+            except TypeError as error:
+                raise DefinitionError(str(error), **where) from None
+            cleared = tuple(sorted({*self.pii_cleared, *(name for name, c in granted.items() if c.pii)}))
+            object.__setattr__(self, "pii_cleared", cleared)
         object.__setattr__(self, "consumers", tuple(self.consumers))
+        object.__setattr__(self, "pii_cleared", tuple(self.pii_cleared))
         if self.consumers and self.access != "restricted":
             raise DefinitionError(
                 f"consumers {list(self.consumers)} only apply to access='restricted' "
@@ -118,6 +131,13 @@ class Contract:
     def pii_columns(self) -> list[str]:
         """Columns tagged ``pii: true`` in their metadata."""
         return [name for name, column in self.schema.columns.items() if is_pii(column)]
+
+    def read_policy(self) -> ReadPolicy:
+        """Who may read this contract's snapshots and who reads its PII in clear, recorded with each publish."""
+        return ReadPolicy(
+            producer=self.domain or "", access=self.access, consumers=self.consumers, pii_cleared=self.pii_cleared,
+            pii=tuple(self.pii_columns),
+        )
 
     def allows(self, consumer_domain: str) -> bool:
         """Whether ``consumer_domain`` may consume this port under its access level."""

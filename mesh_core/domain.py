@@ -12,9 +12,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from mesh_core.access import Clearance
 from mesh_core.contracts import Access, Contract, Strictness
 from mesh_core.errors import DefinitionError
-from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, STORE_KEY, MeshStore, PortIOManager
+from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, PORT_READER, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.metadata import code_version, domain_links, function_source
 from mesh_core.policies import check_waivers
 from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata, port_automation
@@ -86,7 +87,7 @@ class Domain:
         version: str,
         description: str | None = None,
         access: Access = "public",
-        consumers: Sequence[str] = (),
+        consumers: Sequence[str] | Mapping[str, Clearance] = (),
         freshness: timedelta | None = None,
         inputs: Mapping[str, InputSpec] | None = None,
         name: str | None = None,
@@ -107,7 +108,8 @@ class Domain:
             version: Semantic version of the contract.
             description: What the product is; defaults to the function's docstring.
             access: ``public``, ``restricted`` or ``private``.
-            consumers: Domains allowed to read a ``restricted`` port.
+            consumers: Domains allowed to read a ``restricted`` port: a list, or a mapping to each
+            one's ``Clearance`` (``{"podcasts": Clearance(pii=True)}``); a listed domain reads PII masked.
             freshness: Optional SLA.
             inputs: Parameter name to ``InputPort``, or to a local asset (name or definition).
             name: Port name, if not the function's name.
@@ -166,7 +168,7 @@ class Domain:
         version: str,
         description: str = "",
         access: Access = "public",
-        consumers: Sequence[str] = (),
+        consumers: Sequence[str] | Mapping[str, Clearance] = (),
         freshness: timedelta | None = None,
         inputs: Mapping[str, Any] | None = None,
         previous: Sequence[PreviousMajor] = (),
@@ -286,9 +288,11 @@ class Domain:
         Keyword arguments are passed to ``dagster.Definitions``; ``assets``, ``sensors``
         and ``resources`` are merged with the domain's own.
         """
-        resources = {STORE_KEY: MeshStore(), **extra.pop("resources", {})}
+        settings = MeshSettings.from_env()
+        store = MeshStore(pii_key=dg.EnvVar("MESH_PII_KEY")) if settings.pii_key else MeshStore()
+        resources = {STORE_KEY: store, **extra.pop("resources", {})}
         resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
-        links = domain_links(MeshSettings.from_env(), self.name, self.owner, self.source_dir)
+        links = domain_links(settings, self.name, self.owner, self.source_dir)
         domain = {"name": self.name, "owner": self.owner, "description": self.description, "links": links}
         return dg.Definitions(
             assets=[*_distinct(self._assets.values()), *self._foreign_port_specs(), *extra.pop("assets", [])],
@@ -309,7 +313,7 @@ class Domain:
             schema=schema,
             version=version,
             access=access,
-            consumers=tuple(consumers) if not isinstance(consumers, str) else consumers,
+            consumers=consumers if isinstance(consumers, (str, Mapping)) else tuple(consumers),
             freshness=freshness,
             domain=self.name,
             port=port_id,
@@ -341,7 +345,7 @@ class Domain:
                     f"input port {spec.port_id} belongs to this domain; name the local asset instead",
                     **where,
                 )
-            metadata = {PORT_ID: spec.port_id, PORT_MAJOR: spec.major}
+            metadata = {PORT_ID: spec.port_id, PORT_MAJOR: spec.major, PORT_READER: self.name}
             self._foreign_keys.add(spec.asset_key)
             return dg.AssetIn(key=spec.asset_key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
         local = spec.key.path[-1] if isinstance(spec, dg.AssetsDefinition) else spec
@@ -352,7 +356,7 @@ class Domain:
             )
         key = dg.AssetKey([self.name, local])
         port = self._ports.get(local)
-        metadata = {PORT_ID: port.port_id, PORT_MAJOR: port.contract.major} if port else {}
+        metadata = {PORT_ID: port.port_id, PORT_MAJOR: port.contract.major, PORT_READER: self.name} if port else {}
         return dg.AssetIn(key=key, metadata=metadata, input_manager_key=IO_MANAGER_KEY)
 
 

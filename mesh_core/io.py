@@ -14,6 +14,8 @@ STORE_KEY = "mesh_store"
 # AssetIn metadata that marks an input as a port read at a pinned major.
 PORT_ID = "mesh/port_id"
 PORT_MAJOR = "mesh/major"
+# AssetIn metadata naming the domain whose asset reads the port: the reader the access check sees.
+PORT_READER = "mesh/reader"
 # Key in DataFrame.attrs describing the snapshot an input frame came from.
 SNAPSHOT_ATTR = "mesh_snapshot"
 
@@ -22,14 +24,16 @@ class MeshStore(dg.ConfigurableResource):
     """The port store as a Dagster resource.
 
     ``home`` and ``env`` default to ``MESH_HOME`` and ``MESH_ENV``, read when a run
-    starts, not at import.
+    starts, not at import. ``pii_key`` is the secret PII is masked with for uncleared
+    readers; a domain's definitions set it to ``dg.EnvVar("MESH_PII_KEY")`` when that is set.
     """
 
     home: str | None = None
     env: str | None = None
+    pii_key: str | None = None
 
-    def store(self) -> PortStore:
-        """The configured ``PortStore``; verification and object-store options come from the environment."""
+    def store(self, reader: str | None = None, run_id: str | None = None) -> PortStore:
+        """The configured ``PortStore``, read as domain ``reader``; verification and object-store options come from the environment."""
         settings = MeshSettings.from_env()
         return PortStore(
             self.home if self.home is not None else settings.store_uri,
@@ -37,6 +41,9 @@ class MeshStore(dg.ConfigurableResource):
             workdir=settings.home,
             storage_options=settings.storage_options,
             verify=settings.verify,
+            reader=reader,
+            run_id=run_id,
+            pii_key=self.pii_key or settings.pii_key,
         )
 
 
@@ -44,8 +51,10 @@ class PortIOManager(dg.ConfigurableIOManager):
     """Loads input ports from their current published snapshot; stores internal assets.
 
     A loaded port frame carries ``frame.attrs["mesh_snapshot"]`` (port id, snapshot
-    id, the content hash its files were verified against), which the consumer records
-    as its "with what".
+    id, the content hash its files were verified against, the columns masked), which
+    the consumer records as its "with what". A port is read as the domain that declared
+    the input (``mesh/reader`` in the input's metadata; none is an anonymous reader),
+    through the store's access check, masking and audit.
     """
 
     mesh_store: MeshStore
@@ -65,7 +74,7 @@ class PortIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         metadata = context.definition_metadata or {}
-        store = self.mesh_store.store()
+        store = self.mesh_store.store(metadata.get(PORT_READER), _run_id(context))
         if PORT_ID in metadata:
             frame, snapshot = store.read(metadata[PORT_ID], int(metadata[PORT_MAJOR]))
             frame.attrs[SNAPSHOT_ATTR] = {
@@ -74,10 +83,19 @@ class PortIOManager(dg.ConfigurableIOManager):
                 "snapshot_id": snapshot.snapshot_id,
                 "data_version": snapshot.content_hash,
                 "verified": snapshot.verified,
+                **({"masked": list(snapshot.masked)} if snapshot.masked else {}),
             }
             return frame
         domain, name = context.asset_key.path[0], context.asset_key.path[-1]
         return store.read_internal(domain, name)
+
+
+def _run_id(context: dg.InputContext) -> str | None:
+    """The run loading the input; none when it is loaded outside a run."""
+    try:
+        return context.step_context.run_id
+    except dg.DagsterInvariantViolationError:
+        return None
 
 
 def verification(store: PortStore) -> str:

@@ -66,6 +66,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "version": _value(metadata["mesh/contract_version"]),
         "access": _value(metadata["mesh/access"]),
         "consumers": _value(metadata["mesh/consumers"]),
+        "pii_cleared": _value(metadata.get("mesh/pii_cleared")) or [],
         "contract": _value(metadata["mesh/contract"]),
         "previous_majors": _value(metadata.get("mesh/previous_majors")) or [],
         "freshness_seconds": _value(metadata.get("mesh/freshness_seconds")),

@@ -53,6 +53,7 @@ def port_definition_metadata(port_id: str, contract: Contract) -> dict[str, Any]
         "mesh/access": contract.access,
         "mesh/consumers": list(contract.consumers),
         "mesh/pii_columns": list(contract.pii_columns),
+        "mesh/pii_cleared": list(contract.pii_cleared),
     }
 
 

@@ -98,6 +98,7 @@ def write_audit_publish(
             port_id,
             [(reports[major.check_name].frame, major.contract.version) for major in served],
             run_id=run_id, code_version=code_version, checks=checks, min_rows=min_rows,
+            policies=[major.contract.read_policy() for major in served],
         )
     except pa.ArrowException as error:
         mixed = _mixed_type_columns(frame)

@@ -52,6 +52,8 @@ class MeshSettings:
         verify: ``MESH_VERIFY`` (default ``on``); ``off`` skips content-hash checks at read.
         storage_options: Object-store options from the standard ``AWS_*`` variables;
             never shown in errors, logs or metadata.
+        pii_key: ``MESH_PII_KEY``, the environment's secret for masking PII (see
+            ``mesh_core.masking``); never shown in errors, logs or metadata.
     """
 
     home: Path
@@ -63,6 +65,7 @@ class MeshSettings:
     store_uri: str = ""
     verify: bool = True
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)
+    pii_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, workspace_root: Path | None = None) -> MeshSettings:
@@ -104,6 +107,7 @@ class MeshSettings:
             dagster_url=os.environ.get("MESH_DAGSTER_URL", cls.dagster_url).rstrip("/"),
             catalog_url=os.environ.get("MESH_CATALOG_URL", cls.catalog_url).rstrip("/"),
             source_url=(os.environ.get("MESH_SOURCE_URL") or "").rstrip("/") or None,
+            pii_key=os.environ.get("MESH_PII_KEY") or None,
         )
 
 

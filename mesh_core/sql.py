@@ -13,14 +13,18 @@ from mesh_core.sql_catalog import create_views
 from mesh_core.store import PortStore
 
 
-def connect(store: PortStore | None = None) -> duckdb.DuckDBPyConnection:
+def connect(store: PortStore | None = None, *, reader: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with ``"<domain>"."<port>_v<major>"`` and ``"<domain>"."<port>"`` views.
 
     The views read each port major's snapshot that is current as the connection opens,
     verified against its recorded hashes unless ``MESH_VERIFY=off``. Open a new
-    connection to see later publishes. ``store`` defaults to ``PortStore.from_env()``.
+    connection to see later publishes. ``store`` defaults to ``PortStore.from_env()``,
+    read as domain ``reader``: a port it may not read has a view that raises the
+    refusal, and the PII columns it is not cleared for are masked in the views (an
+    anonymous reader sees public ports only, their PII masked). Each view is recorded
+    in the audit trail as a read when the connection opens.
     """
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    create_views(connection, store or PortStore.from_env())
+    create_views(connection, store or PortStore.from_env(reader=reader))
     return connection

@@ -2,7 +2,10 @@
 
 Views are built when a connection opens (``mesh_core.sql.connect``) and are never
 written by a publish, so a reader can neither block a publish nor see a view drift
-from the store.
+from the store. Each view is admitted as the store's reader (``PortStore.admit``): a
+refused port's view raises the refusal, and the PII columns the reader is not cleared
+for are masked in the view itself (``mesh_core.masking``), so ``"<domain>"."<port>"`` is
+clear only for a cleared reader.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from mesh_core.delta import Location
 from mesh_core.errors import MeshError
+from mesh_core.masking import masked_select, pads
 from mesh_core.store import PortStore, Snapshot, folders
 
 if TYPE_CHECKING:
@@ -56,13 +60,17 @@ def create_views(connection: duckdb.DuckDBPyConnection, store: PortStore) -> dic
         for major in majors:
             names = [view_name(domain, port, major)] + ([view_name(domain, port)] if major == majors[-1] else [])
             try:
-                snapshot = store.verified(store.current(port_id, major))
+                snapshot = store.current(port_id, major)
+                masked = store.admit(snapshot).masked
+                snapshot = store.verified(snapshot)
+                source = _source(connection, store, snapshot)
+                if masked:
+                    source = _masked(connection, store, snapshot, source, masked)
             except MeshError as error:
                 for name in names:
                     connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT error({_literal(str(error))})")
                 served[names[0]] = f"error: {error}"
                 continue
-            source = _source(connection, store, snapshot)
             for name in names:
                 connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
             served[names[0]] = snapshot.snapshot_id
@@ -80,6 +88,18 @@ def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: S
     dataset = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
     connection.register(table, dataset)
     return f'"{table}"'
+
+
+def _masked(
+    connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot, source: str, masked: tuple[str, ...]
+) -> str:
+    """``source`` with ``masked`` columns masked; the key's pads live in the connection's variables."""
+    key = pads(store.masking_key(snapshot.port_id))
+    for name, pad in key.items():
+        connection.execute(f"SET VARIABLE mesh_pii_{name} = unhex('{pad.hex()}')")
+    schema = connection.sql(f"SELECT * FROM {source} LIMIT 0").to_arrow_table().schema
+    select = masked_select(schema, masked, "getvariable('mesh_pii_ipad')", "getvariable('mesh_pii_opad')")
+    return f"(SELECT {select} FROM {source})"
 
 
 def _folders(location: Location) -> list[str]:

@@ -7,6 +7,7 @@ and the sha256 of every data file it added. Readers verify those hashes.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -23,8 +24,11 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from mesh_core import delta
+from mesh_core.access import Decision, ReadPolicy, decide
+from mesh_core.audit_trail import AuditRecord, append_to
 from mesh_core.delta import DataFile, Location
-from mesh_core.errors import StoreError
+from mesh_core.errors import MeshError, StoreError
+from mesh_core.masking import mask_table, resolve_key
 from mesh_core.ports import IDENTIFIER, parse_port_id
 from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
@@ -57,6 +61,8 @@ class Snapshot:
         checks: Each check's name and whether it passed.
         verified: Whether the files were checked against their hashes when read.
         retried: How many times the commit was retried after a concurrent vacuum.
+        policy: Who may read it and its PII columns (``ReadPolicy.to_record``); ``None``: public, no PII.
+        masked: The columns this reader received masked.
     """
 
     port_id: str
@@ -74,6 +80,8 @@ class Snapshot:
     checks: dict[str, bool] = field(default_factory=dict)
     verified: bool = field(default=False, compare=False)
     retried: int = field(default=0, compare=False)
+    policy: dict[str, Any] | None = None
+    masked: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def file_uris(self) -> list[str]:
@@ -83,7 +91,7 @@ class Snapshot:
     def commit_metadata(self) -> dict[str, Any]:
         """What the commit records about this snapshot."""
         recorded = asdict(self)
-        del recorded["path"], recorded["verified"], recorded["retried"]
+        del recorded["path"], recorded["verified"], recorded["retried"], recorded["masked"]
         return recorded
 
     @classmethod
@@ -96,7 +104,7 @@ class Snapshot:
 
 _RECORDED_FIELDS = {
     "port_id", "major", "version", "snapshot_id", "content_hash", "rows", "published_at", "delta_version",
-    "run_id", "code_version", "checks",
+    "run_id", "code_version", "checks", "policy",
 }
 
 
@@ -119,10 +127,15 @@ class PortStore:
     ``<home>/<env>/<domain>/_internal/<name>`` that of an internal asset. ``home`` is a
     local folder or an object-store URI (``s3://bucket/prefix``).
 
+    Every port read passes the access check of ``mesh_core.access`` against the policy its
+    snapshot recorded, as ``reader`` (a domain; ``None`` is anonymous and reads public ports
+    only), masks the PII columns ``reader`` is not cleared for, and appends to the audit trail
+    (``mesh_core.audit_trail``), as does every publish.
+
     Example:
         >>> store = PortStore.from_env()  # doctest: +SKIP
         >>> snapshot = store.publish("users.profiles", frame, version="1.0.0")  # doctest: +SKIP
-        >>> frame, snapshot = store.read("users.profiles", major=1)  # doctest: +SKIP
+        >>> frame, snapshot = PortStore.from_env(reader="podcasts").read("users.profiles", major=1)  # doctest: +SKIP
     """
 
     def __init__(
@@ -134,6 +147,9 @@ class PortStore:
         storage_options: dict[str, str] | None = None,
         retain: int = DEFAULT_RETAIN,
         verify: bool = True,
+        reader: str | None = None,
+        run_id: str | None = None,
+        pii_key: str | None = None,
     ) -> None:
         if retain < 1:
             raise StoreError(f"retain must be at least 1, got {retain}")
@@ -147,16 +163,26 @@ class PortStore:
         self.env = env
         self.retain = retain
         self.verify = verify
+        self.reader = reader
+        self.run_id = run_id
+        self.pii_key = pii_key
         self.location = Location(f"{uri}/{env}", dict(storage_options or {}))
 
     @classmethod
-    def from_env(cls) -> PortStore:
-        """The store named by ``MESH_HOME``, ``MESH_ENV``, ``MESH_VERIFY`` and the ``AWS_*`` variables."""
+    def from_env(cls, reader: str | None = None) -> PortStore:
+        """The store named by ``MESH_HOME``, ``MESH_ENV``, ``MESH_VERIFY``, ``MESH_PII_KEY`` and ``AWS_*``, read as ``reader``."""
         settings = MeshSettings.from_env()
         return cls(
             settings.store_uri or settings.home, settings.env, workdir=settings.home,
-            storage_options=settings.storage_options, verify=settings.verify,
+            storage_options=settings.storage_options, verify=settings.verify, reader=reader,
+            pii_key=settings.pii_key,
         )
+
+    def as_reader(self, reader: str | None, run_id: str | None = None) -> PortStore:
+        """This store, read as domain ``reader`` (``None``: anonymous) in run ``run_id``."""
+        other = copy.copy(self)
+        other.reader, other.run_id = reader, run_id
+        return other
 
     @property
     def root(self) -> Path:
@@ -178,10 +204,12 @@ class PortStore:
         code_version: str | None = None,
         checks: dict[str, bool] | None = None,
         min_rows: int = 1,
+        policy: ReadPolicy | None = None,
     ) -> Snapshot:
         """Commit ``frame`` as the new snapshot of its major; see ``publish_majors``."""
         return self.publish_majors(
-            port_id, [(frame, version)], run_id=run_id, code_version=code_version, checks=checks, min_rows=min_rows
+            port_id, [(frame, version)], run_id=run_id, code_version=code_version, checks=checks, min_rows=min_rows,
+            policies=[policy],
         )[0]
 
     def publish_majors(
@@ -193,8 +221,12 @@ class PortStore:
         code_version: str | None = None,
         checks: dict[str, bool] | None = None,
         min_rows: int = 1,
+        policies: Sequence[ReadPolicy | None] | None = None,
     ) -> list[Snapshot]:
         """Publish one frame per major, all or nothing; each is one Delta commit.
+
+        ``policies`` (one per frame) say who may read each major and its PII columns; a
+        snapshot published without one is public, with no PII. Each publish is audited.
 
         Every frame is converted and written before the first commit. If a commit fails,
         the majors already committed are restored to their previous snapshot. A writer
@@ -212,14 +244,20 @@ class PortStore:
         try:
             for item in prepared:
                 written.append((item, self._write(port_id, item)))
-            for item, data_file in written:
+            for index, (item, data_file) in enumerate(written):
                 recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {})}
+                policy = policies[index] if policies else None
+                if policy is not None:
+                    recorded["policy"] = policy.to_record()
                 committed.append((item, self._commit(port_id, item, [data_file], recorded)))
         except BaseException as error:
             for item, data_file in written[len(committed):]:
                 delta.remove_files(item.location, [data_file])
             self._undo(port_id, committed, error)
             raise
+        for _, snapshot in committed:
+            self._audit(snapshot, "publish", Decision("allowed", "write-audit-publish"),
+                        reader=parse_port_id(port_id)[0], run_id=run_id)
         return [snapshot for _, snapshot in committed]
 
     def current(self, port_id: str, major: int) -> Snapshot:
@@ -244,22 +282,71 @@ class PortStore:
         """A snapshot of ``major`` as a DataFrame, with its description: the current one, or ``snapshot_id``.
 
         Each file is checked against the sha256 its commit recorded, unless the store
-        was made with ``verify=False`` (``MESH_VERIFY=off``).
+        was made with ``verify=False`` (``MESH_VERIFY=off``). The read is checked and
+        audited as ``frame`` says; the returned snapshot names the columns masked.
 
         Raises:
             StoreError: nothing published, an unknown or removed snapshot, or a file
                 whose content changed (named in the message).
+            MeshError: the store's reader may not read the port.
         """
         snapshot = self.current(port_id, major) if snapshot_id is None else self.snapshot(port_id, major, snapshot_id)
-        return self.frame(snapshot), replace(snapshot, verified=self.verify)
+        decision = self.admit(snapshot)
+        return self.admitted_frame(snapshot, decision.masked), replace(snapshot, verified=self.verify, masked=decision.masked)
 
     def frame(self, snapshot: Snapshot) -> pd.DataFrame:
-        """The data of ``snapshot``, its files checked against their recorded hashes unless verification is off.
+        """The data of ``snapshot`` as the store's reader may see it, its files checked unless verification is off.
+
+        The read passes ``admit``: refused, or with the PII columns the reader is not
+        cleared for masked (``mesh_core.masking``), and recorded in the audit trail.
 
         Raises:
             StoreError: a file changed (named in the message) or was removed.
+            MeshError: the store's reader may not read the port.
         """
-        return self._read_files(snapshot).to_pandas()
+        return self.admitted_frame(snapshot, self.admit(snapshot).masked)
+
+    def admit(self, snapshot: Snapshot) -> Decision:
+        """Check that the store's reader may read ``snapshot`` and record the read in the audit trail.
+
+        Callers that read a snapshot's files themselves (SQL views, dbt sources) call this
+        first and mask ``Decision.masked`` (see ``mesh_core.masking``).
+
+        Raises:
+            MeshError: the read is refused (recorded too), naming reader, port and access; or
+                masking is needed and ``MESH_PII_KEY`` is unset outside the local dev environment.
+        """
+        policy = ReadPolicy.from_record(snapshot.policy) if snapshot.policy else None
+        decision = decide(self.reader, snapshot.port_id, policy)
+        if decision.decision == "refused":
+            self._audit(snapshot, "read", decision)
+            raise MeshError(decision.reason or "read refused", domain=self.reader, port=snapshot.port_id,
+                            file=snapshot.path)
+        if decision.masked:
+            self.masking_key(snapshot.port_id)
+        self._audit(snapshot, "read", decision)
+        return decision
+
+    def masking_key(self, port_id: str) -> bytes:
+        """The key PII of ``port_id`` is masked with for this store's reader (see ``masking.resolve_key``)."""
+        return resolve_key(self.pii_key, env=self.env, local=self.location.is_local, reader=self.reader,
+                           port_id=port_id)
+
+    def admitted_frame(self, snapshot: Snapshot, masked: Sequence[str] = ()) -> pd.DataFrame:
+        """The data of ``snapshot``, already admitted (``admit``), with the columns ``masked`` masked."""
+        table = self._read_files(snapshot)
+        if masked:
+            table = mask_table(table, masked, self.masking_key(snapshot.port_id))
+        return table.to_pandas()
+
+    def _audit(self, snapshot: Snapshot, action: str, decision: Decision, *, reader: str | None = None,
+               run_id: str | None = None) -> None:
+        detail = decision.reason or (", ".join(decision.masked) if decision.masked else None)
+        append_to(self.location, AuditRecord(
+            time=datetime.now(timezone.utc), reader=reader or self.reader, run_id=run_id or self.run_id,
+            port=snapshot.port_id, version=f"v{snapshot.major}", snapshot=snapshot.delta_version, action=action,
+            decision=decision.decision, policy=decision.policy, detail=detail,
+        ))
 
     def verified(self, snapshot: Snapshot) -> Snapshot:
         """``snapshot`` once its files are checked against their recorded hashes (unless verification is off).
@@ -335,7 +422,7 @@ class PortStore:
 
     def read_internal(self, domain: str, name: str) -> pd.DataFrame:
         """Load an internal asset of ``domain``."""
-        return self.frame(self.internal_snapshot(domain, name))
+        return self._read_files(self.internal_snapshot(domain, name)).to_pandas()
 
     def internal_snapshot(self, domain: str, name: str) -> Snapshot:
         """The current content of an internal asset of ``domain``.

@@ -19,7 +19,7 @@ PANDAS_PAYOUTS = json.loads((REPO / "tests/fixtures/payouts_scale1.json").read_t
 
 
 def test_outputs_are_consistent_across_domains(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")  # payouts are private to artists
     profiles, _ = store.read("users.profiles", 1)
     plays, _ = store.read("podcasts.plays", 1)
     payouts, _ = store.read("artists.payouts", 1)
@@ -36,7 +36,7 @@ def test_outputs_are_consistent_across_domains(published_mesh):
 
 
 def test_dbt_payouts_equal_the_previous_pandas_implementation(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")
     payouts, _ = store.read("artists.payouts", 1)
     assert len(payouts) == PANDAS_PAYOUTS["rows"]
     assert payouts["plays"].sum() == PANDAS_PAYOUTS["plays"]
@@ -78,7 +78,7 @@ def test_each_consumer_records_the_snapshots_it_read(published_mesh):
 
 
 def test_sql_users_query_the_mesh_through_duckdb(published_mesh):
-    store = published_mesh.store
+    store = published_mesh.store.as_reader("artists")
     with connect(store) as sql:
         joined = sql.execute(
             """
@@ -107,3 +107,38 @@ def test_feeds_are_deterministic_and_scale(monkeypatch):
     again = sources.play_events(1, sources.episode_catalog(1))
     pd.testing.assert_frame_equal(first, again)
     assert len(sources.play_events(3, sources.episode_catalog(3))) == 3 * len(first)
+
+
+def test_artists_read_users_emails_masked_and_keep_no_clear_email(published_mesh):
+    """artists is not cleared for users.profiles.email: its dbt sources, snapshots and metadata hold no clear email."""
+    from mesh_core.audit_trail import query_audit
+
+    instance, store = published_mesh.instance, published_mesh.store
+    clear = set(store.as_reader("users").read("users.profiles", 1)[0]["email"])
+    masked = store.as_reader("artists").read("users.profiles", 1)[0]
+    assert clear.isdisjoint(masked["email"]) and masked["email"].str.fullmatch("[0-9a-f]{64}").all()
+
+    database = store.root / "dbt" / "artists" / "artists.duckdb"
+    with duckdb.connect(str(database), read_only=True) as sql:
+        source = sql.execute('select user_id, email from "mesh_inputs"."users__profiles" order by user_id').df()
+        columns = sql.execute(
+            "select table_schema, table_name, column_name from information_schema.columns where data_type = 'VARCHAR'"
+        ).fetchall()
+        seen = {value for schema, table, column in columns
+                for (value,) in sql.execute(f'select distinct "{column}" from "{schema}"."{table}"').fetchall()}
+    assert source["email"].tolist() == masked.sort_values("user_id")["email"].tolist()  # agrees with PortStore
+    assert clear.isdisjoint(seen)
+    for port_id in ("artists.roster", "artists.payouts"):
+        frame = store.as_reader("artists").read(port_id, 1)[0]
+        assert clear.isdisjoint(frame.astype(str).stack())
+    for path in (store.root / "artists").rglob("*"):  # snapshots and their Delta logs (commit metadata)
+        if path.is_file() and path.suffix != ".parquet":
+            assert not any(email.encode() in path.read_bytes() for email in clear), path
+    for key in ("artists/roster", "artists/payouts"):
+        metadata = str(latest_materialization(instance, key).metadata)
+        assert not any(email in metadata for email in clear)
+        assert "'masked': ['email']" in metadata or key == "artists/roster"
+
+    trail = query_audit(store.location, port="users.profiles")
+    reads = trail[(trail["action"] == "read") & trail["run_id"].notna()]
+    assert set(zip(reads["reader"], reads["decision"])) == {("podcasts", "allowed"), ("artists", "masked")}

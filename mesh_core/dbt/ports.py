@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtProject
 
+from mesh_core.access import Clearance
 from mesh_core.contracts import Access, Strictness
 from mesh_core.dbt.project import dbt_cli, write_profile
 from mesh_core.dbt.publish import build_and_publish
@@ -45,7 +46,8 @@ class DbtPort:
         version: Semantic version of the contract.
         description: What the product is; defaults to the model's dbt description.
         access: ``public``, ``restricted`` or ``private``.
-        consumers: Domains allowed to read a ``restricted`` port.
+        consumers: Domains allowed to read a ``restricted`` port: a list, or a mapping to each
+            one's ``Clearance`` (``{"podcasts": Clearance(pii=True)}``); a listed domain reads PII masked.
         freshness: Optional SLA.
         previous: Older majors still served to pinned consumers, each until its deprecation date.
         tags: Dagster tags for discovery (``{"tier": "gold"}``).
@@ -64,7 +66,7 @@ class DbtPort:
     version: str
     description: str | None = None
     access: Access = "public"
-    consumers: Sequence[str] = ()
+    consumers: Sequence[str] | Mapping[str, Clearance] = ()
     freshness: timedelta | None = None
     previous: Sequence[PreviousMajor] = ()
     tags: Mapping[str, str] | None = None
@@ -140,7 +142,7 @@ def dbt_ports(
         allow_arbitrary_check_specs=True,
     )
     def dbt_models(context):  # Dagster rejects a string-annotated context
-        store = getattr(context.resources, STORE_KEY).store()
+        store = getattr(context.resources, STORE_KEY).store(domain.name, context.run.run_id)
         database_file = store.root / "dbt" / domain.name / f"{database}.duckdb"
         # Pin only what the selected models read: other inputs may not be published yet.
         needed = set().union(*(tables_read.get(key, set()) for key in context.selected_asset_keys))

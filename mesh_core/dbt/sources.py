@@ -42,17 +42,23 @@ def pin_sources(
 ) -> dict[str, dict[str, Any]]:
     """Point each source table at an exact snapshot, verified; return what was pinned (the "with what").
 
-    A local snapshot becomes a view over its version's parquet files; a snapshot on object
-    storage, which DuckDB cannot reach offline, is copied into the run's database.
+    Each input port is read as the store's reader, through its access check and audit. A
+    local snapshot becomes a view over its version's parquet files; a snapshot on object
+    storage, which DuckDB cannot reach offline, or one whose PII columns the reader reads
+    masked, is copied into the run's database.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     inputs_read, relations = {}, {}
     for table, spec in sources.items():
+        masked: tuple[str, ...] = ()
         if isinstance(spec, InputPort):
-            snapshot = store.verified(store.current(spec.port_id, spec.major))
+            snapshot = store.current(spec.port_id, spec.major)
+            masked = store.admit(snapshot).masked  # the access check, as the store's reader; audited
+            snapshot = store.verified(snapshot)
             inputs_read[spec.port_id] = {"port_id": spec.port_id, "version": snapshot.version,
                                          "snapshot_id": snapshot.snapshot_id, "data_version": snapshot.content_hash,
-                                         "verified": snapshot.verified}
+                                         "verified": snapshot.verified,
+                                         **({"masked": list(masked)} if masked else {})}
         else:
             try:
                 snapshot = store.internal_snapshot(domain, spec.key.path[-1])
@@ -60,15 +66,15 @@ def pin_sources(
                 raise MeshError(f"local asset {spec.key.to_user_string()} has not been materialized", domain=domain,
                                 file=error.file) from error
             snapshot = store.verified(snapshot)
-        relations[table] = snapshot
+        relations[table] = (snapshot, masked)
     with duckdb.connect(str(database)) as connection:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{SOURCE_SCHEMA}"')
-        for table, snapshot in relations.items():
+        for table, (snapshot, masked) in relations.items():
             name = f'"{SOURCE_SCHEMA}"."{table}"'
-            if store.location.is_local:
+            if store.location.is_local and not masked:
                 files = ", ".join("'" + uri.replace("'", "''") + "'" for uri in snapshot.file_uris)
                 connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{files}])")
-            else:
-                frame = store.frame(snapshot)  # noqa: F841 - DuckDB reads the local variable by name
+            else:  # masked data is stored masked: a view over the files would need the key at every query
+                frame = store.admitted_frame(snapshot, masked)  # noqa: F841 - DuckDB reads the local variable by name
                 connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
     return inputs_read

@@ -71,21 +71,23 @@ def migrate(fmt: str) -> None:
 @click.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True)
-def sql(query: str, fmt: str) -> None:
+@click.option("--reader", help="The domain to read as: its access and PII clearance apply. Default: anonymous "
+                               "(public ports only, PII masked).")
+def sql(query: str, fmt: str, reader: str | None) -> None:
     """Run QUERY on DuckDB views of every port's current snapshot, e.g. 'select * from "users"."profiles"'."""
     import duckdb
 
     from mesh_core.sql import connect
 
-    with connect() as connection:
+    with connect(reader=reader) as connection:
         try:
             relation = connection.sql(query)
-        except duckdb.Error as error:
+            if relation is None:
+                return
+            frame = relation.df()
+        except duckdb.Error as error:  # a bad query, or a view of a port this reader may not read
             click.echo(f"error: {error}", err=True)
             sys.exit(1)
-        if relation is None:
-            return
-        frame = relation.df()
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from mesh_core import Clearance
 from users_domain.assets import registrations
 from users_domain.contracts import Profiles
 from users_domain.domain import users
@@ -13,7 +14,8 @@ from users_domain.domain import users
     contract=Profiles,
     version="1.0.0",
     access="restricted",
-    consumers=["podcasts", "artists"],
+    # podcasts reads emails in clear; artists reads them masked (HMAC-SHA256 under MESH_PII_KEY).
+    consumers={"podcasts": Clearance(pii=True), "artists": Clearance(pii=False)},
     freshness=timedelta(days=1),
     inputs={"registrations": registrations},
     tags={"tier": "gold"},

@@ -1,0 +1,121 @@
+"""PII masking: uncleared readers get HMAC-SHA256 under MESH_PII_KEY, deterministic, joinable and of the same dtype."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from mesh_core import Clearance, Contract, MeshError, PortStore
+from mesh_core.access import ReadPolicy
+from mesh_core.masking import DEV_KEY
+from mesh_core.sql import connect
+
+KEY = "test-key-of-this-environment"
+PROFILES = pd.DataFrame({"user_id": [11, 12, 13, 14], "email": ["ann@a.org", "bob@b.org", None, "dee@d.org"]})
+PLAYS = pd.DataFrame({"play_id": range(7), "user_id": [11, 11, 12, 13, 13, 13, 99],
+                      "email": ["ann@a.org", "ann@a.org", "bob@b.org", None, None, None, "zed@z.org"]})
+POLICY = ReadPolicy("users", "restricted", consumers=("podcasts", "artists", "labels"), pii_cleared=("podcasts",),
+                    pii=("email", "user_id"))
+
+
+def hex_hmac(key: str, text: str) -> str:
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def int_hmac(key: str, number: int) -> int:
+    return int.from_bytes(hmac.new(key.encode(), str(number).encode(), hashlib.sha256).digest()[:8], "big") & (2**63 - 1)
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch, store: PortStore) -> PortStore:
+    monkeypatch.setenv("MESH_PII_KEY", KEY)
+    store.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    store.publish("users.plays", PLAYS, version="1.0.0", policy=POLICY)
+    return store
+
+
+def test_uncleared_readers_get_the_hmac_of_each_pii_value_with_dtypes_kept(keyed: PortStore):
+    masked, snapshot = PortStore.from_env(reader="artists").read("users.profiles", 1)
+    assert snapshot.masked == ("email", "user_id")
+    assert masked["email"].tolist()[:2] == [hex_hmac(KEY, "ann@a.org"), hex_hmac(KEY, "bob@b.org")]
+    assert masked["email"].isna().tolist() == [False, False, True, False]  # null stays null
+    assert masked["user_id"].tolist() == [int_hmac(KEY, n) for n in PROFILES["user_id"]]
+    assert masked.dtypes.to_dict() == PROFILES.dtypes.to_dict()
+    # The consumer's own check of what it reads still passes on masked data.
+    relied_on = pa.DataFrameSchema({"user_id": pa.Column(int, unique=True), "email": pa.Column(str, nullable=True)})
+    relied_on.validate(masked)
+
+    clear, snapshot = PortStore.from_env(reader="podcasts").read("users.profiles", 1)
+    assert snapshot.masked == ()
+    pd.testing.assert_frame_equal(clear, PROFILES)
+    pd.testing.assert_frame_equal(PortStore.from_env(reader="users").read("users.profiles", 1)[0], PROFILES)
+
+
+def test_masked_values_agree_across_runs_and_consumers_and_change_with_the_key(keyed, monkeypatch):
+    artists = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    labels = PortStore.from_env(reader="labels").read("users.profiles", 1)[0]
+    keyed.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)  # the next run's snapshot
+    again = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    pd.testing.assert_frame_equal(artists, labels)
+    pd.testing.assert_frame_equal(artists, again)
+    with connect(reader="labels") as sql:
+        assert sql.sql('SELECT email FROM "users"."profiles"').df()["email"].tolist() == labels["email"].tolist()
+        assert sql.sql('SELECT user_id FROM "users"."profiles_v1"').df()["user_id"].tolist() == labels["user_id"].tolist()
+
+    monkeypatch.setenv("MESH_PII_KEY", "another-environment")
+    other = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    assert set(other["email"].dropna()).isdisjoint(artists["email"].dropna())
+
+
+def test_a_join_on_masked_keys_gives_the_clear_join_s_row_count(keyed: PortStore):
+    reader = PortStore.from_env(reader="artists")
+    masked = reader.read("users.plays", 1)[0].merge(reader.read("users.profiles", 1)[0], on="user_id")
+    clear = PLAYS.merge(PROFILES, on="user_id")
+    assert len(masked) == len(clear) == 6
+    by_email = reader.read("users.plays", 1)[0].merge(reader.read("users.profiles", 1)[0], on="email")
+    assert len(by_email) == len(PLAYS.merge(PROFILES, on="email"))
+
+
+def test_the_catalog_view_is_clear_only_for_a_cleared_reader(keyed: PortStore):
+    with connect(reader="podcasts") as cleared, connect(reader="artists") as uncleared:
+        query = 'SELECT email FROM "users"."profiles" WHERE email IS NOT NULL ORDER BY 1'
+        assert [row[0] for row in cleared.sql(query).fetchall()] == ["ann@a.org", "bob@b.org", "dee@d.org"]
+        masked = [row[0] for row in uncleared.sql(query).fetchall()]
+        assert sorted(masked) == sorted(hex_hmac(KEY, e) for e in ["ann@a.org", "bob@b.org", "dee@d.org"])
+        assert "ann@a.org" not in str(uncleared.sql("SELECT sql FROM duckdb_views()").fetchall())
+
+
+def test_without_a_key_outside_the_local_dev_env_masking_is_refused(store: PortStore, monkeypatch):
+    monkeypatch.setenv("MESH_ENV", "prod")
+    monkeypatch.delenv("MESH_PII_KEY", raising=False)
+    prod = PortStore.from_env()
+    prod.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    with pytest.raises(MeshError) as refused:
+        PortStore.from_env(reader="artists").read("users.profiles", 1)
+    assert "domain artists" in str(refused.value) and "users.profiles" in str(refused.value)
+    assert "MESH_PII_KEY is not set" in str(refused.value)
+    assert len(PortStore.from_env(reader="podcasts").read("users.profiles", 1)[0]) == 4  # cleared: no key needed
+
+
+def test_the_local_dev_env_masks_with_the_documented_dev_key(store: PortStore, monkeypatch):
+    monkeypatch.delenv("MESH_PII_KEY", raising=False)
+    store.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    assert masked["email"][0] == hex_hmac(DEV_KEY.decode(), "ann@a.org")
+
+
+def test_consumers_with_clearances_make_the_read_policy():
+    schema = pa.DataFrameSchema({"email": pa.Column(str, metadata={"pii": True}), "n": pa.Column(int)})
+    contract = Contract(schema, "1.0.0", access="restricted", domain="users", port="users.profiles",
+                        consumers={"podcasts": Clearance(pii=True), "artists": Clearance(pii=False)})
+    assert contract.consumers == ("podcasts", "artists")
+    assert contract.read_policy() == ReadPolicy("users", "restricted", ("podcasts", "artists"), ("podcasts",),
+                                                ("email",))
+    listed = Contract(schema, "1.0.0", access="restricted", consumers=["podcasts"], domain="users")
+    assert listed.read_policy().pii_cleared == ()
+    with pytest.raises(MeshError, match="Clearance"):
+        Contract(schema, "1.0.0", access="restricted", consumers={"podcasts": True})
