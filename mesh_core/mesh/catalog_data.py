@@ -21,9 +21,10 @@ _LOGICAL_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str":
 
 
 def catalog_document(
-    graph: MeshGraph, manifests: list[dict[str, Any]], statuses: dict[str, dict[str, Any]] | None
+    graph: MeshGraph, manifests: list[dict[str, Any]], statuses: dict[str, dict[str, Any]] | None,
+    usage: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """catalog.json: every domain and product, described by catalog.schema.json."""
+    """catalog.json: every domain and product, described by catalog.schema.json; ``usage`` as ``mesh usage`` gives it."""
     settings = MeshSettings.from_env()
     products = []
     for port_id, port in sorted(graph.ports.items()):
@@ -52,6 +53,7 @@ def catalog_document(
             "links": port_links(settings, port_id, port["version"], port.get("file")),
             "waivers": [{"policy": name, "justification": why} for name, why in sorted(_waivers(port).items())],
             "status": (statuses or {}).get(port_id),
+            "usage": (usage or {}).get(port_id),
         })
     domains = []
     for manifest in manifests:

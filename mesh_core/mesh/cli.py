@@ -17,6 +17,7 @@ from mesh_core.errors import MeshError
 from mesh_core.mesh import render
 from mesh_core.mesh.access_cli import access
 from mesh_core.mesh.audit_cli import audit
+from mesh_core.mesh.usage_cli import usage
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import load_manifests, paused_gc
 from mesh_core.mesh.store_cli import sql, store
@@ -335,12 +336,14 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
+    from mesh_core.mesh.usage_cli import gather_usage
 
     mesh = load_mesh(workspace)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
+    figures = {p.port_id: p.to_dict() for p in gather_usage(mesh, None)[0]}
     try:
-        site = build_site(mesh.graph, mesh.manifests, out, statuses)
+        site = build_site(mesh.graph, mesh.manifests, out, statuses, figures)
     except OSError as error:
         raise MeshError(f"cannot write the catalog to {out}: {error.strerror}", file=error.filename) from error
     if fmt == "json":
@@ -361,3 +364,4 @@ main.add_command(store)
 main.add_command(sql)
 main.add_command(access)
 main.add_command(audit)
+main.add_command(usage)
