@@ -113,7 +113,7 @@ def compute_seconds(
     for record in instance.get_run_records(filters=filters):
         if record.start_time is None or record.end_time is None:
             continue
-        selected = record.dagster_run.asset_selection or set()
+        selected = _selected_keys(instance, record)
         seconds = record.end_time - record.start_time
         for domain in sorted({key.path[0] for key in selected if key.path[0] in ports_of}):
             ports = sorted(port_of_key[tuple(key.path)] for key in selected if tuple(key.path) in port_of_key
@@ -121,6 +121,18 @@ def compute_seconds(
             for port_id in ports:
                 charged[port_id].append(seconds / len(ports))
     return {port_id: (sum(shares), len(shares)) for port_id, shares in charged.items()}
+
+
+def _selected_keys(instance: dg.DagsterInstance, record: Any) -> set[dg.AssetKey]:
+    """The assets a run selected; a run of a whole job names none, so its planned materializations tell."""
+    import dagster as dg
+
+    if record.dagster_run.asset_selection:
+        return set(record.dagster_run.asset_selection)
+    planned = instance.get_records_for_run(
+        record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    return {entry.event_log_entry.dagster_event.asset_key for entry in planned}
 
 
 def stored_bytes(store: PortStore, port_id: str) -> int:
