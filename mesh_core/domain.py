@@ -18,6 +18,7 @@ from mesh_core.errors import DefinitionError
 from mesh_core.expectations import remember_definitions
 from mesh_core.io import IO_MANAGER_KEY, PORT_ID, PORT_MAJOR, PORT_READER, STORE_KEY, MeshStore, PortIOManager
 from mesh_core.metadata import code_version, domain_links, function_source
+from mesh_core.policies import check_waivers
 from mesh_core.port_asset import OutputPortSpec, build_port_asset, input_ports_metadata, port_automation
 from mesh_core.ports import IDENTIFIER, InputPort, PreviousMajor
 from mesh_core.settings import MeshSettings
@@ -96,6 +97,7 @@ class Domain:
         glossary: Mapping[str, str] | None = None,
         strict: Strictness | None = None,
         min_rows: int = 1,
+        waivers: Mapping[str, str] | None = None,
     ) -> Callable[[Callable[..., pd.DataFrame]], dg.AssetsDefinition]:
         """Declare a published data product from a function returning a DataFrame.
 
@@ -120,6 +122,8 @@ class Domain:
                 setting, else refused (see ``Contract``).
             min_rows: The fewest rows a publish may have (default 1: an empty frame is
                 refused and consumers keep the last snapshot; 0 allows empty publishes).
+            waivers: Global policies this port is exempt from, each with a written
+                justification: ``{"sla-required": "why"}`` (see ``mesh_core.policies``).
         """
 
         def decorate(fn: Callable[..., pd.DataFrame]) -> dg.AssetsDefinition:
@@ -138,6 +142,7 @@ class Domain:
                 glossary=glossary,
                 strict=strict,
                 min_rows=min_rows,
+                waivers=waivers,
                 file=_source_file(fn),
             )
             ins = self._asset_ins(spec.inputs, fn, spec.port_id)
@@ -172,6 +177,7 @@ class Domain:
         glossary: Mapping[str, str] | None = None,
         strict: Strictness | None = None,
         min_rows: int = 1,
+        waivers: Mapping[str, str] | None = None,
         file: str | None = None,
     ) -> OutputPortSpec:
         """The spec of output port ``<domain>.<name>``, its contract and previous majors checked.
@@ -196,6 +202,7 @@ class Domain:
         except DefinitionError as error:
             raise DefinitionError(error.message, **where) from None
         _check_previous_majors(port_contract, older, where)
+        waived = check_waivers(waivers, **where)
         return OutputPortSpec(
             port_id=port_id,
             contract=port_contract,
@@ -206,6 +213,7 @@ class Domain:
             glossary=dict(glossary or {}),
             tags=dict(tags or {}),
             min_rows=min_rows,
+            waivers=waived,
         )
 
     def asset(

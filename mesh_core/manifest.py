@@ -75,6 +75,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "tags": {k: v for k, v in (node.tags or {}).items() if not k.startswith(("mesh/", "dagster/"))},
         "description": node.description or "",
         "file": _value(metadata.get("mesh/file")),
+        "waivers": _value(metadata.get("mesh/waivers")) or {},
     }
 
 

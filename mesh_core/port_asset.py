@@ -31,7 +31,7 @@ from mesh_core.settings import MeshSettings
 
 @dataclass(frozen=True)
 class OutputPortSpec:
-    """A declared output port: its id, contract, older majors served, inputs, source file and fewest rows."""
+    """A declared output port: its id, contract, older majors served, inputs, source file, fewest rows and waivers."""
 
     port_id: str
     contract: Contract
@@ -42,6 +42,7 @@ class OutputPortSpec:
     glossary: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     min_rows: int = 1
+    waivers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def served(self) -> list[ServedMajor]:
@@ -183,5 +184,7 @@ def port_definition_metadata_for(spec: OutputPortSpec) -> dict[str, Any]:
         metadata["mesh/freshness_seconds"] = spec.contract.freshness.total_seconds()
     if spec.file:
         metadata["mesh/file"] = spec.file
+    if spec.waivers:
+        metadata["mesh/waivers"] = dg.MetadataValue.json(dict(spec.waivers))
     return metadata
 

@@ -55,6 +55,7 @@ class DbtPort:
         strict: Columns the contract does not declare: refused (``True``), dropped
             (``"filter"``) or published (``False``), as for ``Domain.output_port``.
         min_rows: The fewest rows a publish may have (default 1; 0 allows empty publishes).
+        waivers: Global policies this port is exempt from, each with a written justification.
 
     Example:
         >>> DbtPort(Payouts, "2.0.0", previous=[PreviousMajor("1.0.0", PayoutsV1, adapt=to_v1,  # doctest: +SKIP
@@ -72,6 +73,7 @@ class DbtPort:
     glossary: Mapping[str, str] | None = None
     strict: Strictness | None = None
     min_rows: int = 1
+    waivers: Mapping[str, str] | None = None
 
 
 def dbt_ports(

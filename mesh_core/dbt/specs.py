@@ -100,6 +100,7 @@ def port_spec(
         glossary=port.glossary,
         strict=port.strict,
         min_rows=port.min_rows,
+        waivers=port.waivers,
         file=declared_in,
     )
     schema_file = Path(project.project_dir) / node["original_file_path"]

@@ -21,9 +21,10 @@ _LOGICAL_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str":
 
 
 def catalog_document(
-    graph: MeshGraph, manifests: list[dict[str, Any]], statuses: dict[str, dict[str, Any]] | None
+    graph: MeshGraph, manifests: list[dict[str, Any]], statuses: dict[str, dict[str, Any]] | None,
+    usage: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """catalog.json: every domain and product, described by catalog.schema.json."""
+    """catalog.json: every domain and product, described by catalog.schema.json; ``usage`` as ``mesh usage`` gives it."""
     settings = MeshSettings.from_env()
     products = []
     for port_id, port in sorted(graph.ports.items()):
@@ -50,7 +51,9 @@ def catalog_document(
             "inputs": sorted(graph.graph.predecessors(port_id)),
             "consumers": sorted(graph.graph.successors(port_id)),
             "links": port_links(settings, port_id, port["version"], port.get("file")),
+            "waivers": [{"policy": name, "justification": why} for name, why in sorted(_waivers(port).items())],
             "status": (statuses or {}).get(port_id),
+            "usage": (usage or {}).get(port_id),
         })
     domains = []
     for manifest in manifests:
@@ -128,9 +131,7 @@ def odcs_yaml(port_id: str, port: dict[str, Any], served: dict[str, Any]) -> str
             [ServiceLevelAgreementProperty(property="freshness", value=port["freshness_seconds"], unit="s")]
             if port.get("freshness_seconds") else None
         ),
-        customProperties=(
-            [CustomProperty(property="deprecationDate", value=deprecation_date)] if deprecation_date else None
-        ),
+        customProperties=[CustomProperty(**item) for item in _custom_properties(port, deprecation_date)] or None,
     )
     return contract.to_yaml()
 
@@ -144,8 +145,8 @@ def odps_yaml(domain: dict[str, Any], graph: MeshGraph) -> str:
     output_ports = [
         {"name": port_id, "version": served["version"], "description": graph.ports[port_id].get("description") or "",
          "contractId": contract_id(port_id, served["version"]), "type": "tables",
-         **({"customProperties": [{"property": "deprecationDate", "value": served["deprecation_date"]}]}
-            if served["deprecation_date"] else {})}
+         **({"customProperties": found} if (found := _custom_properties(graph.ports[port_id], served["deprecation_date"]))
+            else {})}
         for port_id in domain["products"]
         for served in served_versions(graph.ports[port_id])
     ]
@@ -162,6 +163,18 @@ def odps_yaml(domain: dict[str, Any], graph: MeshGraph) -> str:
         "outputPorts": output_ports,
     }
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def _waivers(port: dict[str, Any]) -> dict[str, str]:
+    """The policies a port waives, each with its justification (manifests from before waivers have none)."""
+    return port.get("waivers") or {}
+
+
+def _custom_properties(port: dict[str, Any], deprecation_date: str | None) -> list[dict[str, Any]]:
+    """A served version's ODCS or ODPS custom properties: its deprecation date and the policies the port waives."""
+    found = [{"property": "deprecationDate", "value": deprecation_date}] if deprecation_date else []
+    waived = [{"policy": name, "justification": why} for name, why in sorted(_waivers(port).items())]
+    return found + ([{"property": "policyWaivers", "value": waived}] if waived else [])
 
 
 def _team(owner: str) -> dict[str, Any]:

@@ -33,14 +33,15 @@ class Site:
 
 
 def build_site(
-    graph: MeshGraph, manifests: list[dict[str, Any]], out: Path, statuses: dict[str, dict[str, Any]] | None
+    graph: MeshGraph, manifests: list[dict[str, Any]], out: Path, statuses: dict[str, dict[str, Any]] | None,
+    usage: dict[str, dict[str, Any]] | None = None,
 ) -> Site:
     """Write the site and machine-readable files to ``out``.
 
     Links into the catalog itself (``MESH_CATALOG_URL``) become relative on the pages, so
     the site works from disk; catalog.json keeps them absolute.
     """
-    catalog = catalog_document(graph, manifests, statuses)
+    catalog = catalog_document(graph, manifests, statuses, usage)
     catalog_url = MeshSettings.from_env().catalog_url
     written: list[Path] = []
     for product in catalog["products"]:
@@ -59,6 +60,9 @@ def build_site(
     _write(written, out / "index.html", env.get_template("index.html.j2").render(
         root="", products=list(products.values()), domains=catalog["domains"], filters=filters,
         generated_at=catalog["generated_at"],
+    ))
+    _write(written, out / "usage.html", env.get_template("usage.html.j2").render(
+        root="", products=list(products.values()), generated_at=catalog["generated_at"],
     ))
     for port_id, product in products.items():
         page = {**product, "links": _relative_links(product["links"], catalog_url, "../")}

@@ -15,7 +15,9 @@ import networkx as nx
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
+from mesh_core.mesh.access_cli import access
 from mesh_core.mesh.audit_cli import audit
+from mesh_core.mesh.usage_cli import usage
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import paused_gc
 from mesh_core.mesh.sources import SOURCES, MeshSources, read_mesh
@@ -145,8 +147,11 @@ def graph(workspace: Path, fmt: str, source: str) -> None:
 @from_option
 def validate_command(workspace: Path, fmt: str, today, source: str) -> None:
     """Check the whole mesh and list every problem. Exits 1 on any error."""
+    from mesh_core.mesh.policy_check import load_policies
+
     mesh = load_mesh(workspace, source=source)
-    problems = validate(mesh.graph, today.date() if today else date.today()) + _stale_registry(mesh)
+    policies = load_policies(workspace.absolute().parent)
+    problems = validate(mesh.graph, today.date() if today else date.today(), policies) + _stale_registry(mesh)
     errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
     if fmt == "json":
@@ -157,6 +162,32 @@ def validate_command(workspace: Path, fmt: str, today, source: str) -> None:
             click.echo(f"{p.severity.upper():7} {p.domain} {p.port or '-'}: {p.message}{where}")
         click.echo(f"{len(mesh.graph.ports)} ports in {len(mesh.manifests)} locations: {errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors else 0)
+
+
+@main.command()
+@workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@from_option
+def policies(workspace: Path, fmt: str, source: str) -> None:
+    """List the mesh's policies with their severity and source, and every waiver. Exits 1 on a bad waiver."""
+    from mesh_core.mesh.policy_check import load_policies, waivers
+
+    mesh = load_mesh(workspace, source=source)
+    loaded = load_policies(workspace.absolute().parent)
+    waived = waivers(mesh.graph, loaded)
+    bad = [w for w in waived if w.severity is None or not w.justification.strip()]
+    if fmt == "json":
+        click.echo(render.as_json({
+            "policies": [item.to_dict() for item in loaded], "waivers": [w.to_dict() for w in waived], "ok": not bad,
+        }))
+    else:
+        for item in loaded:
+            click.echo(f"{item.policy.name} [{item.policy.severity}] ({item.source}): {item.policy.rationale}")
+        for w in waived:
+            known = f"waives {w.policy} [{w.severity}]" if w.severity else f"waives UNKNOWN policy {w.policy}"
+            click.echo(f"{w.port} {known}: {w.justification or '(no justification)'}")
+        click.echo(f"{len(loaded)} policies, {len(waived)} waiver(s), {len(bad)} bad")
+    sys.exit(1 if bad else 0)
 
 
 @main.command()
@@ -343,12 +374,14 @@ def catalog(workspace: Path, out: Path, fmt: str, source: str) -> None:
     from datetime import datetime, timezone
 
     from mesh_core.mesh.catalog_site import build_site
+    from mesh_core.mesh.usage_cli import gather_usage
 
     mesh = load_mesh(workspace, source=source)
     found = _instance_statuses(mesh, datetime.now(timezone.utc))
     statuses = {s.port_id: s.to_dict() for s in found} if found is not None else None
+    figures = {p.port_id: p.to_dict() for p in gather_usage(mesh, None)[0]}
     try:
-        site = build_site(mesh.graph, mesh.manifests, out, statuses)
+        site = build_site(mesh.graph, mesh.manifests, out, statuses, figures)
     except OSError as error:
         raise MeshError(f"cannot write the catalog to {out}: {error.strerror}", file=error.filename) from error
     if fmt == "json":
@@ -437,4 +470,6 @@ def register(workspace: Path, env: str | None, fmt: str) -> None:
 
 main.add_command(store)
 main.add_command(sql)
+main.add_command(access)
 main.add_command(audit)
+main.add_command(usage)

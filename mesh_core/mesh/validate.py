@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from mesh_core.access import may_consume
 from mesh_core.compat import unmet_expectations
 from mesh_core.mesh.graph import MeshGraph, Read
+from mesh_core.mesh.policy_check import LoadedPolicy, check_policies
 from mesh_core.semver import semver_major
 
 
@@ -28,11 +30,12 @@ class Problem:
         return asdict(self)
 
 
-def validate(graph: MeshGraph, today: date) -> list[Problem]:
-    """Check the whole mesh; ``today`` decides whether a deprecated major warns or errors."""
+def validate(graph: MeshGraph, today: date, policies: Sequence[LoadedPolicy] = ()) -> list[Problem]:
+    """Check the whole mesh and run ``policies`` over every port; ``today`` judges deprecated majors."""
     problems = _duplicate_keys(graph) + _cycles(graph)
     for read in graph.reads:
         problems += _read_problems(graph, read, today)
+    problems += [Problem(**asdict(finding)) for finding in check_policies(graph, list(policies))]
     return sorted(problems, key=lambda p: (p.severity != "error", p.domain, p.port or "", p.message))
 
 

@@ -8,7 +8,12 @@ from podcasts_domain.contracts import Episodes, Plays
 from podcasts_domain.domain import podcasts
 
 
-@podcasts.output_port(contract=Episodes, version="1.0.0")
+@podcasts.output_port(
+    contract=Episodes,
+    version="1.0.0",
+    waivers={"sla-required": "A root without inputs, materialized by hand when the catalog changes; "
+                             "no schedule keeps it fresh, so no freshness can be promised."},
+)
 def episodes() -> pd.DataFrame:
     """Every published podcast episode, with its artist and length."""
     return sources.episode_catalog(MeshSettings.from_env().scale)
@@ -18,6 +23,8 @@ def episodes() -> pd.DataFrame:
     contract=Plays,
     version="1.0.0",
     inputs={"profiles": InputPort("users.profiles", version="1")},
+    waivers={"sla-required": "Rebuilt by automation whenever users.profiles publishes, not on a schedule of "
+                             "its own; podcasts runs nothing on a clock that could keep a freshness promise."},
 )
 def plays(profiles: pd.DataFrame) -> pd.DataFrame:
     """Plays by mastered listeners, with the listener's country and the episode's artist.

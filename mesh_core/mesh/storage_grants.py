@@ -1,0 +1,236 @@
+"""``mesh access policy``: the storage permissions the manifests imply, the hard boundary of access.
+
+``mesh_core`` checks access when a port is read, but every domain of a local mesh runs
+as one OS user, so that check is cooperative. The storage holds the boundary:
+
+- **S3**: a bucket policy with one prefix per domain and port. Each domain's principal
+  writes only under its own domain's prefix; a port's readers are every domain of the
+  mesh (``public``), its ``consumers`` (``restricted``) or none (``private``). A
+  restricted or private port also gets an explicit ``Deny`` for every other principal,
+  so broad IAM identity policies cannot open it.
+- **POSIX**: a shell script of group modes for a local store. Each domain runs as its
+  own OS user; each port's folder belongs to a reader group of its producer and
+  readers, with mode ``2750`` (``2755`` when public), so no one else can enter it.
+
+Principals name, per domain, the AWS principal ARN or the OS user it runs as:
+``--principal users=arn:aws:iam::123456789012:role/mesh-users``, or a template with
+``{domain}`` for all of them. The optional ``mesh`` principal (the operator that runs
+``mesh catalog``, ``mesh usage`` and ``mesh audit``) may read everything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mesh_core.errors import MeshError
+from mesh_core.mesh.graph import MeshGraph
+
+OPERATOR = "mesh"
+AUDIT_FOLDER = "_audit"  # mesh_core.audit_trail's folder: one sub-folder per reading or publishing domain
+_MAX_GROUP_NAME = 32  # Linux's limit for a group name
+
+
+@dataclass(frozen=True)
+class PortGrant:
+    """Who writes and who reads one port: its producing domain and reading domains."""
+
+    port_id: str
+    domain: str
+    port: str
+    access: str
+    readers: tuple[str, ...]
+
+
+def port_grants(graph: MeshGraph) -> list[PortGrant]:
+    """Every port's readers as its manifest implies: all other domains, its consumers, or none."""
+    domains = sorted({port["domain"] for port in graph.ports.values()})
+    grants = []
+    for port_id, port in sorted(graph.ports.items()):
+        domain, name = port_id.split(".")
+        access = port["access"]
+        if access == "public":
+            readers = [d for d in domains if d != domain]
+        elif access == "restricted":
+            readers = sorted(consumer_domains(port["consumers"]) - {domain})
+        else:
+            readers = []
+        grants.append(PortGrant(port_id, domain, name, access, tuple(readers)))
+    return grants
+
+
+def consumer_domains(consumers: Any) -> set[str]:
+    """The domains a manifest's ``consumers`` names: a list of names, or a mapping keyed by domain."""
+    if isinstance(consumers, Mapping):
+        return set(consumers)
+    return {c if isinstance(c, str) else c["domain"] for c in consumers or []}
+
+
+def resolve_principals(domains: list[str], given: Mapping[str, str], template: str | None) -> dict[str, str]:
+    """One principal per domain (and the operator's, if given): named in ``given``, else from ``template``.
+
+    Raises:
+        MeshError: if a domain has no principal, or ``given`` names a domain the mesh does not have.
+    """
+    unknown = sorted(set(given) - set(domains) - {OPERATOR})
+    if unknown:
+        raise MeshError(f"--principal names {unknown}, which are not domains of the mesh ({', '.join(domains)})")
+    principals = {d: given.get(d) or (template.format(domain=d) if template else "") for d in domains}
+    missing = [d for d, principal in principals.items() if not principal]
+    if missing:
+        raise MeshError(
+            f"no principal for {', '.join(missing)}: pass --principal DOMAIN=PRINCIPAL for each, "
+            "or --principal-template with {domain}"
+        )
+    if given.get(OPERATOR):
+        principals[OPERATOR] = given[OPERATOR]
+    return principals
+
+
+def split_store_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``.
+
+    Raises:
+        MeshError: if ``uri`` is not an ``s3://`` URI with a bucket.
+    """
+    match = re.match(r"^s3a?://([^/]+)/?(.*)$", uri or "")
+    if not match:
+        raise MeshError(
+            f"the store {uri or '(local)'} is not on S3; set MESH_HOME=s3://bucket/prefix or pass --store"
+        )
+    return match.group(1), match.group(2).strip("/")
+
+
+def s3_bucket_policy(graph: MeshGraph, store_uri: str, env: str, principals: Mapping[str, str]) -> dict[str, Any]:
+    """The bucket policy for the store at ``store_uri`` in environment ``env``, as a JSON-ready dict."""
+    bucket, prefix = split_store_uri(store_uri)
+    root = "/".join(part for part in (prefix, env) if part)
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    domains = sorted(d for d in principals if d != OPERATOR)
+    statements: list[dict[str, Any]] = []
+    for domain in domains:
+        area = f"{root}/{domain}/"
+        statements += [
+            _allow(f"{_sid(domain)}WritesItsPrefix", [principals[domain]],
+                   ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{bucket_arn}/{area}*"]),
+            _list(f"{_sid(domain)}ListsItsPrefix", [principals[domain]], bucket_arn, area),
+            _deny_others(f"{_sid(domain)}PrefixWrittenOnlyByIt", [principals[domain]],
+                         ["s3:PutObject", "s3:DeleteObject"], [f"{bucket_arn}/{area}*"]),
+            _allow(f"{_sid(domain)}AppendsItsAudit", [principals[domain]], ["s3:PutObject"],
+                   [f"{bucket_arn}/{root}/{AUDIT_FOLDER}/{domain}/*"]),
+        ]
+    statements.append({  # a lifecycle rule, not any principal, expires old audit segments
+        "Sid": "AuditTrailIsAppendOnly", "Effect": "Deny", "Principal": "*", "Action": ["s3:DeleteObject"],
+        "Resource": [f"{bucket_arn}/{root}/{AUDIT_FOLDER}/*"],
+    })
+    for grant in port_grants(graph):
+        area = f"{root}/{grant.domain}/{grant.port}/"
+        sid = _sid(grant.domain, grant.port)
+        readers = [principals[d] for d in grant.readers]
+        if readers:
+            statements += [
+                _allow(f"{sid}Readers", readers, ["s3:GetObject"], [f"{bucket_arn}/{area}*"]),
+                _list(f"{sid}ReadersList", readers, bucket_arn, area),
+            ]
+        if grant.access != "public":
+            allowed = [principals[grant.domain], *readers, *([principals[OPERATOR]] if OPERATOR in principals else [])]
+            statements.append(_deny_others(f"{sid}ReadOnlyByGrantees", allowed, ["s3:GetObject"],
+                                           [f"{bucket_arn}/{area}*"]))
+    if OPERATOR in principals:
+        statements += [
+            _allow("MeshOperatorReads", [principals[OPERATOR]], ["s3:GetObject"], [f"{bucket_arn}/{root}/*"]),
+            _list("MeshOperatorLists", [principals[OPERATOR]], bucket_arn, f"{root}/"),
+        ]
+    return {"Version": "2012-10-17", "Id": f"mesh-{env}", "Statement": statements}
+
+
+def posix_script(graph: MeshGraph, store_root: str, users: Mapping[str, str]) -> str:
+    """A ``sh`` script giving a local store at ``store_root`` (``MESH_HOME/MESH_ENV``) the manifests' group modes.
+
+    Run it as root. Each domain's folder is ``2711`` (others may pass through to a port
+    they are granted, not list the domain); its ``_internal`` folder ``2700``; each port's
+    folder belongs to the group ``mesh-<domain>-<port>`` of its producer and readers.
+    """
+    q = shlex.quote
+    lines = [
+        "#!/bin/sh",
+        "# POSIX group modes for the mesh store, from the manifests (mesh access policy --format posix).",
+        "# Run as root. Each domain runs as its own OS user; a port's folder admits its group only.",
+        "set -eu",
+        f"STORE={q(store_root)}",
+        'mkdir -p "$STORE" && chmod 0755 "$STORE"',
+        f'mkdir -p "$STORE"/{AUDIT_FOLDER} && chmod 0755 "$STORE"/{AUDIT_FOLDER}',
+    ]
+    domains = sorted(d for d in users if d != OPERATOR)
+    for domain in domains:
+        user = q(users[domain])
+        lines += [
+            "",
+            f"# domain {domain}, run as {users[domain]}",
+            f'mkdir -p "$STORE"/{domain}/_internal',
+            f'chown {user} "$STORE"/{domain} "$STORE"/{domain}/_internal',
+            f'chmod 2711 "$STORE"/{domain}',
+            f'chmod -R u+rwX,go-rwx "$STORE"/{domain}/_internal',
+            f'mkdir -p "$STORE"/{AUDIT_FOLDER}/{domain}',
+            f'chown -R {user} "$STORE"/{AUDIT_FOLDER}/{domain}',
+            f'chmod -R u+rwX,go+rX,go-w "$STORE"/{AUDIT_FOLDER}/{domain}',
+        ]
+    for grant in port_grants(graph):
+        group = _group_name(grant)
+        members = [users[grant.domain], *(users[d] for d in grant.readers)]
+        if OPERATOR in users:
+            members.append(users[OPERATOR])
+        folder = f'"$STORE"/{grant.domain}/{grant.port}'
+        mode = "2755" if grant.access == "public" else "2750"
+        readers = ", ".join(grant.readers) or "no other domain"
+        lines += [
+            "",
+            f"# {grant.port_id}: {grant.access}, read by {readers}",
+            f"groupadd -f {group}",
+            *(f"usermod -a -G {group} {q(member)}" for member in dict.fromkeys(members)),
+            f"mkdir -p {folder}",
+            f"chown -R {q(users[grant.domain])}:{group} {folder}",
+            f"chmod -R u+rwX,g+rX,g-w,o-rwx {folder}" if mode == "2750" else f"chmod -R u+rwX,go+rX,go-w {folder}",
+            f"find {folder} -type d -exec chmod g+s {{}} +",
+            f"chmod {mode} {folder}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _group_name(grant: PortGrant) -> str:
+    name = f"mesh-{grant.domain}-{grant.port}".replace("_", "-")
+    if len(name) > _MAX_GROUP_NAME:
+        raise MeshError(
+            f"the group name {name} is longer than {_MAX_GROUP_NAME} characters, Linux's limit; "
+            "use --format s3, or shorter domain and port names", domain=grant.domain, port=grant.port_id,
+        )
+    return name
+
+
+def _sid(*parts: str) -> str:
+    """A statement id from names: AWS allows letters and digits only."""
+    return "".join(word.capitalize() for part in parts for word in part.split("_"))
+
+
+def _allow(sid: str, principals: list[str], actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": sorted(set(principals))},
+            "Action": actions, "Resource": resources}
+
+
+def _list(sid: str, principals: list[str], bucket_arn: str, prefix: str) -> dict[str, Any]:
+    return {**_allow(sid, principals, ["s3:ListBucket"], [bucket_arn]),
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}}
+
+
+def _deny_others(sid: str, allowed: list[str], actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Deny", "Principal": "*", "Action": actions, "Resource": resources,
+            "Condition": {"StringNotEquals": {"aws:PrincipalArn": sorted(set(allowed))}}}
+
+
+def render_s3(policy: dict[str, Any]) -> str:
+    """The bucket policy as the JSON document ``aws s3api put-bucket-policy --policy`` takes."""
+    return json.dumps(policy, indent=2)

@@ -1,0 +1,192 @@
+"""`mesh access policy`: the S3 bucket policy and POSIX group modes that the manifests imply.
+
+The S3 document is checked three ways: cfn-lint validates it as a resource-based IAM policy
+(AWS's own schema for ``AWS::S3::BucketPolicy``), its statements are evaluated here for every
+domain and port (explicit Deny wins, then any Allow), and moto's loopback S3 server accepts and
+returns it. moto enforces no IAM, so nothing here shows that AWS denies a read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import boto3
+import pandera.pandas as pa
+import pytest
+from cfnlint.api import ManualArgs, lint
+from test_store_s3 import s3_endpoint  # noqa: F401 - the loopback moto server fixture
+
+from mesh_core import MeshError
+from mesh_core.access import may_consume
+from mesh_core.mesh.graph import MeshGraph
+from mesh_core.mesh.storage_grants import posix_script, resolve_principals, s3_bucket_policy
+from mesh_core.schema_doc import schema_document
+
+ACCOUNT = "arn:aws:iam::123456789012:role"
+DOMAINS = ("artists", "podcasts", "users")
+OPERATOR = f"{ACCOUNT}/mesh-operator"
+STRANGER = f"{ACCOUNT}/intern"
+PORTS = {  # the example's access: restricted profiles, public plays, private payouts
+    "users.profiles": ("restricted", ["podcasts", "artists"]),
+    "podcasts.plays": ("public", []),
+    "podcasts.episodes": ("restricted", ["artists"]),  # not the example: a restricted port users may not read
+    "artists.payouts": ("private", []),
+    "artists.roster": ("public", []),
+}
+
+
+def example_graph() -> MeshGraph:
+    contract = schema_document(pa.DataFrameSchema({"id": pa.Column(int, unique=True)}))
+    manifests = []
+    for domain in DOMAINS:
+        ports = [
+            {"id": port_id, "domain": domain, "asset_key": port_id.split("."), "version": "1.0.0", "access": access,
+             "consumers": consumers, "contract": contract, "inputs": []}
+            for port_id, (access, consumers) in PORTS.items() if port_id.startswith(f"{domain}.")
+        ]
+        manifests.append({"location": domain, "ports": ports, "internal_assets": [], "asset_keys": []})
+    return MeshGraph.from_manifests(manifests)
+
+
+@pytest.fixture(scope="module")
+def bucket_policy() -> dict:
+    principals = resolve_principals(list(DOMAINS), {"mesh": OPERATOR}, f"{ACCOUNT}/mesh-{{domain}}")
+    return s3_bucket_policy(example_graph(), "s3://acme-mesh/warehouse", "prod", principals)
+
+
+def allowed(policy: dict, principal: str, action: str, resource: str, prefix: str | None = None) -> bool:
+    """IAM's evaluation of one bucket policy: an explicit Deny wins, else any matching Allow grants."""
+
+    def applies(statement: dict) -> bool:
+        named = statement["Principal"]
+        if named != "*" and principal not in named["AWS"]:
+            return False
+        if action not in statement["Action"] or not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+            return False
+        for operator, conditions in statement.get("Condition", {}).items():
+            for key, values in conditions.items():
+                value = {"aws:PrincipalArn": principal, "s3:prefix": prefix or ""}[key]
+                if operator == "StringLike" and not any(fnmatch.fnmatchcase(value, v) for v in values):
+                    return False
+                if operator == "StringNotEquals" and value in values:
+                    return False
+        return True
+
+    matching = [statement for statement in policy["Statement"] if applies(statement)]
+    return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
+
+
+def test_the_bucket_policy_is_a_valid_resource_policy(bucket_policy: dict):
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"Policy": {
+        "Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": "acme-mesh", "PolicyDocument": bucket_policy},
+    }}}
+    assert [str(match) for match in lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"]))] == []
+    sids = [statement["Sid"] for statement in bucket_policy["Statement"]]
+    assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+    assert json.loads(json.dumps(bucket_policy)) == bucket_policy
+
+
+@pytest.mark.parametrize("port_id", sorted(PORTS))
+def test_each_port_is_read_exactly_by_the_domains_its_access_allows(bucket_policy: dict, port_id: str):
+    access, consumers = PORTS[port_id]
+    producer, name = port_id.split(".")
+    data = f"arn:aws:s3:::acme-mesh/warehouse/prod/{producer}/{name}/v1/part-0.parquet"
+    listing = f"warehouse/prod/{producer}/{name}/v1/_delta_log/"
+    for reader in DOMAINS:
+        principal = f"{ACCOUNT}/mesh-{reader}"
+        expected = may_consume(reader, producer=producer, access=access, consumers=consumers)
+        assert allowed(bucket_policy, principal, "s3:GetObject", data) is expected, (reader, port_id)
+        assert allowed(bucket_policy, principal, "s3:ListBucket", "arn:aws:s3:::acme-mesh", listing) is expected
+        assert allowed(bucket_policy, principal, "s3:PutObject", data) is (reader == producer)
+    assert allowed(bucket_policy, OPERATOR, "s3:GetObject", data)
+    assert not allowed(bucket_policy, OPERATOR, "s3:PutObject", data)
+    assert not allowed(bucket_policy, STRANGER, "s3:GetObject", data)
+
+
+def test_a_restricted_port_denies_everyone_else_even_when_iam_allows_them(bucket_policy: dict):
+    """A Deny in the bucket policy beats an Allow from an identity policy: model that Allow as a statement."""
+    everything = {"Sid": "IdentityPolicyOfAnAdmin", "Effect": "Allow", "Principal": {"AWS": [STRANGER]},
+                  "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::acme-mesh/*"]}
+    widened = {**bucket_policy, "Statement": [*bucket_policy["Statement"], everything]}
+    profiles = "arn:aws:s3:::acme-mesh/warehouse/prod/users/profiles/v1/part-0.parquet"
+    plays = "arn:aws:s3:::acme-mesh/warehouse/prod/podcasts/plays/v1/part-0.parquet"
+    assert not allowed(widened, STRANGER, "s3:GetObject", profiles)
+    assert allowed(widened, STRANGER, "s3:GetObject", plays), "a public port is the mesh's to read, not denied"
+
+
+def test_each_domain_appends_only_to_its_own_audit_segments(bucket_policy: dict):
+    for domain in DOMAINS:
+        principal = f"{ACCOUNT}/mesh-{domain}"
+        for other in DOMAINS:
+            record = f"arn:aws:s3:::acme-mesh/warehouse/prod/_audit/{other}/2026-12-01/x.json"
+            assert allowed(bucket_policy, principal, "s3:PutObject", record) is (other == domain)
+            assert not allowed(bucket_policy, principal, "s3:DeleteObject", record)
+
+
+def test_principals_must_cover_every_domain():
+    with pytest.raises(MeshError, match="no principal for artists, users"):
+        resolve_principals(list(DOMAINS), {"podcasts": f"{ACCOUNT}/p"}, None)
+    with pytest.raises(MeshError, match=r"--principal names \['billing'\], which are not domains"):
+        resolve_principals(list(DOMAINS), {"billing": f"{ACCOUNT}/b"}, f"{ACCOUNT}/mesh-{{domain}}")
+    with pytest.raises(MeshError, match="is not on S3"):
+        s3_bucket_policy(example_graph(), "/srv/mesh", "prod", {d: f"{ACCOUNT}/{d}" for d in DOMAINS})
+
+
+def test_moto_stores_the_bucket_policy(bucket_policy: dict, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    """moto's server accepts and returns the document; it enforces no IAM, so this is all it can show."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "mesh-test", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="acme-mesh")
+    client.put_bucket_policy(Bucket="acme-mesh", Policy=json.dumps(bucket_policy))
+    assert json.loads(client.get_bucket_policy(Bucket="acme-mesh")["Policy"]) == bucket_policy
+
+
+def test_the_posix_script_gives_each_port_its_readers_group(tmp_path: Path):
+    users = {domain: f"svc_{domain}" for domain in DOMAINS}
+    script = posix_script(example_graph(), "/srv/mesh/prod", users)
+    (tmp_path / "modes.sh").write_text(script)
+    assert subprocess.run(["sh", "-n", str(tmp_path / "modes.sh")], capture_output=True).returncode == 0
+    blocks = {block.splitlines()[0]: block for block in script.split("\n\n")[1:]}
+    profiles = blocks["# users.profiles: restricted, read by artists, podcasts"]
+    assert "groupadd -f mesh-users-profiles" in profiles
+    members = re.findall(r"usermod -a -G mesh-users-profiles (\S+)", profiles)
+    assert sorted(members) == ["svc_artists", "svc_podcasts", "svc_users"]
+    assert profiles.rstrip().endswith('chmod 2750 "$STORE"/users/profiles')
+    payouts = blocks["# artists.payouts: private, read by no other domain"]
+    assert re.findall(r"usermod -a -G mesh-artists-payouts (\S+)", payouts) == ["svc_artists"]
+    assert payouts.rstrip().endswith('chmod 2750 "$STORE"/artists/payouts')
+    plays = blocks["# podcasts.plays: public, read by artists, users"]
+    assert plays.rstrip().endswith('chmod 2755 "$STORE"/podcasts/plays')
+    users_domain = blocks["# domain users, run as svc_users"]
+    assert 'chmod 2711 "$STORE"/users' in users_domain
+    assert 'chmod -R u+rwX,go-rwx "$STORE"/users/_internal' in users_domain
+
+
+@pytest.mark.slow  # loads the example's three locations: about 25 s
+def test_mesh_access_policy_on_the_example(tmp_path: Path):
+    from meshkit import copy_mesh, mesh
+
+    root = copy_mesh(tmp_path / "mesh").parent
+    written = mesh("access", "policy", "--format", "s3", "--store", "s3://acme-mesh/warehouse",
+                   "--principal-template", f"{ACCOUNT}/mesh-{{domain}}", "--out", str(tmp_path / "policy.json"), cwd=root)
+    assert written.code == 0, written.stderr
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    profiles = "arn:aws:s3:::acme-mesh/warehouse/dev/users/profiles/v1/part-0.parquet"
+    assert allowed(policy, f"{ACCOUNT}/mesh-artists", "s3:GetObject", profiles)
+    payouts = "arn:aws:s3:::acme-mesh/warehouse/dev/artists/payouts/v1/part-0.parquet"
+    assert not allowed(policy, f"{ACCOUNT}/mesh-podcasts", "s3:GetObject", payouts)
+
+    script = mesh("access", "policy", "--format", "posix", "--principal-template", "mesh-{domain}", cwd=root)
+    assert script.code == 0, script.stderr
+    assert f"\nSTORE={tmp_path / 'mesh' / 'dev'}\n" in script.stdout
+    assert "usermod -a -G mesh-users-profiles mesh-artists" in script.stdout
+
+    missing = mesh("access", "policy", "--format", "s3", "--store", "s3://b/p", "--principal", "users=arn:x", cwd=root)
+    assert missing.code == 2 and "error: no principal for artists, podcasts" in missing.stderr
+    local = mesh("access", "policy", "--format", "s3", "--principal-template", "arn:{domain}", cwd=root)
+    assert local.code == 2 and "is not on S3; set MESH_HOME=s3://bucket/prefix or pass --store" in local.stderr
