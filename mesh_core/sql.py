@@ -19,8 +19,16 @@ def connect(store: PortStore | None = None) -> duckdb.DuckDBPyConnection:
     The views read each port major's snapshot that is current as the connection opens,
     verified against its recorded hashes unless ``MESH_VERIFY=off``. Open a new
     connection to see later publishes. ``store`` defaults to ``PortStore.from_env()``.
+
+    In a kitchen, ports it has not rebuilt are read from its parent's snapshots, and the
+    attached database ``parent`` holds the parent's views (``"parent"."<domain>"."<port>"``),
+    so one session compares both.
     """
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    create_views(connection, store or PortStore.from_env())
+    store = store or PortStore.from_env()
+    create_views(connection, store)
+    if store.parent is not None:
+        connection.execute("ATTACH ':memory:' AS parent")
+        create_views(connection, store.parent, catalog="parent")
     return connection

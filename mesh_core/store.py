@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from deltalake.exceptions import DeltaError
 from mesh_core import delta
 from mesh_core.delta import DataFile, Location
 from mesh_core.errors import StoreError
+from mesh_core.kitchens import parent_of
 from mesh_core.ports import IDENTIFIER, parse_port_id
 from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
@@ -163,6 +165,20 @@ class PortStore:
         """The environment's local folder for working files (dbt databases)."""
         return self.home / self.env
 
+    @cached_property
+    def parent(self) -> PortStore | None:
+        """The store of this environment's parent when it is a kitchen, else None.
+
+        A kitchen serves each table it has not rebuilt from its parent's (through the
+        chain, for a kitchen of a kitchen), read-only: every write goes to its own tables.
+        """
+        parent = parent_of(self.location)
+        if parent is None:
+            return None
+        home = self.location.uri.rsplit("/", 1)[0]
+        return PortStore(home, parent, workdir=self.home, storage_options=self.location.storage_options,
+                         retain=self.retain, verify=self.verify)
+
     def table_location(self, port_id: str, major: int) -> Location:
         """Where the Delta table of one major of a port lives."""
         domain, port = parse_port_id(port_id)
@@ -231,6 +247,8 @@ class PortStore:
         """
         location = self.table_location(port_id, major)
         table = self._load(port_id, location)
+        if table is None and self.parent is not None:
+            return self.parent.current(port_id, major)  # resolved once: the parent's version is pinned here
         if table is None:
             published = self.majors(port_id)
             hint = f"published majors are {published}" if published else "materialize the producer first"
@@ -285,6 +303,8 @@ class PortStore:
             recorded = delta.mesh_metadata(delta.commit_info(location, version)) if table is not None else None
         except (ValueError, DeltaError, OSError):
             table, recorded = None, None
+        if table is None and self.parent is not None and delta.load(location) is None:
+            return self.parent.snapshot(port_id, major, snapshot_id)
         if table is None or recorded is None or recorded.get("snapshot_id") != snapshot_id:
             raise StoreError(
                 f"no snapshot {snapshot_id} in v{major}; retained: {self.snapshots(port_id, major)}", **where
@@ -302,7 +322,7 @@ class PortStore:
                 table = folder.child(name)
                 if DeltaTable.is_deltatable(table.uri, table.options()):
                     majors.append(int(name[1:]))
-        return sorted(majors)
+        return sorted(set(majors) | set(self.parent.majors(port_id) if self.parent is not None else []))
 
     def snapshots(self, port_id: str, major: int) -> list[str]:
         """Ids of the snapshots of ``major`` whose files are still retained, oldest first."""
@@ -345,6 +365,8 @@ class PortStore:
         """
         location = self.internal_location(domain, name)
         table = delta.load(location)
+        if table is None and self.parent is not None:
+            return self.parent.internal_snapshot(domain, name)
         if table is None:
             raise StoreError(
                 f"internal asset '{name}' has not been materialized in env '{self.env}'", domain=domain,

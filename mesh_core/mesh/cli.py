@@ -16,6 +16,7 @@ import networkx as nx
 from mesh_core.errors import MeshError
 from mesh_core.mesh import render
 from mesh_core.mesh.graph import MeshGraph
+from mesh_core.mesh.kitchen_cli import kitchen
 from mesh_core.mesh.manifests import load_manifests, paused_gc
 from mesh_core.mesh.store_cli import sql, store
 from mesh_core.mesh.validate import validate
@@ -329,3 +330,4 @@ def catalog(workspace: Path, out: Path, fmt: str) -> None:
 
 main.add_command(store)
 main.add_command(sql)
+main.add_command(kitchen)
