@@ -54,16 +54,20 @@ def parent_of(location: Location) -> str | None:
 def write_kitchen_record(location: Location, name: str, parent: str) -> dict[str, Any]:
     """Make the environment at ``location`` a kitchen of ``parent``: one atomic write of ``_kitchen.json``.
 
-    The record is written beside its final name and then moved (a rename locally, one
-    object written whole on S3), so a reader never sees half of it.
+    Locally the record is written beside its final name and renamed; an object store
+    makes an object visible only once it is written whole. A reader never sees half of it.
     """
     record = {"kitchen": name, "parent": parent, "created_at": datetime.now(timezone.utc).isoformat()}
-    if location.is_local:
-        Path(location.uri).mkdir(parents=True, exist_ok=True)
+    body = json.dumps(record, indent=2).encode()
     filesystem = location.filesystem()
+    if not location.is_local:
+        with filesystem.open_output_stream(KITCHEN_FILE) as stream:
+            stream.write(body)
+        return record
+    Path(location.uri).mkdir(parents=True, exist_ok=True)
     partial = f"{KITCHEN_FILE}.{uuid.uuid4().hex}.partial"
     with filesystem.open_output_stream(partial) as stream:
-        stream.write(json.dumps(record, indent=2).encode())
+        stream.write(body)
     try:
         filesystem.move(partial, KITCHEN_FILE)
     except BaseException:

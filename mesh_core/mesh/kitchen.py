@@ -121,8 +121,7 @@ def destroy_kitchen(settings: MeshSettings, name: str) -> Kitchen:
         elif info.base_name != KITCHEN_FILE:
             filesystem.delete_file(info.path)
     filesystem.delete_file(KITCHEN_FILE)
-    if location.is_local:
-        Path(location.uri).rmdir()
+    _root(settings).filesystem().delete_dir(name)  # the emptied folder (or an object store's folder marker)
     shutil.rmtree(settings.home / name, ignore_errors=True)
     return kitchen
 
