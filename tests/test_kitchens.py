@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +16,13 @@ from conftest import materialize
 from mesh_core import Domain, InputPort, MeshError, MeshSettings, PortStore
 from mesh_core.mesh.kitchen import create_kitchen, destroy_kitchen, list_kitchens
 from mesh_core.sql import connect
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
 
 PROFILES = pd.DataFrame({"user_id": [1, 2, 3], "country": ["FR", "DE", "FR"]})
 
@@ -182,3 +191,35 @@ def test_destroy_removes_the_kitchen_and_nothing_else(dev: PortStore, mesh_home:
     assert list_kitchens(settings) == []
     with pytest.raises(MeshError, match="'k' is not a kitchen"):
         destroy_kitchen(settings, "k")
+
+
+def test_the_kitchen_commands_report_bad_input_plainly(mesh_home: Path, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from conftest import REPO
+    from mesh_core.mesh.cli import main
+
+    monkeypatch.chdir(REPO)
+
+    def mesh(*args: str, cwd: Path) -> Result:
+        outcome = CliRunner().invoke(main, list(args))
+        return Result(outcome.exit_code, outcome.stdout, outcome.stderr)
+
+    no_parent = mesh("kitchen", "create", "k", cwd=REPO)
+    assert no_parent.code == 2 and "the store has no environment 'dev'" in no_parent.stderr
+    PortStore(mesh_home, "dev").publish("users.profiles", PROFILES, version="1.0.0")
+    created = mesh("kitchen", "create", "k", cwd=REPO)
+    assert created.code == 0, created.stderr
+    assert f"MESH_ENV=k DAGSTER_HOME={mesh_home / 'k' / '_dagster'} dagster dev" in created.stdout
+    listed = json.loads(mesh("kitchen", "list", "--format", "json", cwd=REPO).stdout)
+    assert listed["kitchens"][0]["parent"] == "dev"
+    for args, message in [
+        (("destroy", "dev"), "'dev' is a shared environment, not a kitchen"),
+        (("destroy", "nope"), "'nope' is not a kitchen (kitchens: k)"),
+        (("run", "dev"), "'dev' is not a kitchen"),
+        (("create", "k"), "environment 'k' already exists"),
+    ]:
+        refused = mesh("kitchen", *args, cwd=REPO)
+        assert refused.code == 2 and message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    assert mesh("kitchen", "destroy", "k", cwd=REPO).stdout.strip() == "kitchen k destroyed; dev untouched"
+    assert sorted(path.name for path in mesh_home.iterdir()) == ["dev"]
