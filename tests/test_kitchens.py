@@ -223,3 +223,52 @@ def test_the_kitchen_commands_report_bad_input_plainly(mesh_home: Path, monkeypa
         assert refused.code == 2 and message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
     assert mesh("kitchen", "destroy", "k", cwd=REPO).stdout.strip() == "kitchen k destroyed; dev untouched"
     assert sorted(path.name for path in mesh_home.iterdir()) == ["dev"]
+
+
+def test_kitchen_diff_compares_rows_keys_values_and_downstream_with_the_parent(dev: PortStore, mesh_home: Path):
+    from mesh_core.manifest import build_manifest
+    from mesh_core.mesh.graph import MeshGraph
+    from mesh_core.mesh.kitchen_diff import diff_kitchen, render_text
+
+    totals = pa.DataFrameSchema(
+        {"artist_id": pa.Column(int), "day": pa.Column(str), "plays": pa.Column(int), "usd": pa.Column(float)},
+        unique=["artist_id", "day"],
+    )
+    sales, reports = Domain("sales", owner="team:sales"), Domain("reports", owner="team:reports")
+
+    @sales.output_port(contract=totals, version="1.0.0")
+    def daily() -> pd.DataFrame:
+        raise AssertionError("not run")
+
+    @reports.output_port(contract=pa.DataFrameSchema({"usd": pa.Column(float)}), version="1.0.0",
+                         inputs={"daily": InputPort("sales.daily", version="1")})
+    def summary(daily: pd.DataFrame) -> pd.DataFrame:
+        raise AssertionError("not run")
+
+    graph = MeshGraph.from_manifests([build_manifest(sales.definitions(), "sales"),
+                                      build_manifest(reports.definitions(), "reports")])
+    old = pd.DataFrame({"artist_id": [1, 1, 2, 3], "day": ["d1", "d2", "d1", "d1"], "plays": [3, 4, 5, 6],
+                        "usd": [0.5, 0.25, 1.0, 2.0]})
+    new = pd.DataFrame({"artist_id": [1, 1, 2, 4], "day": ["d1", "d2", "d1", "d1"], "plays": [2, 4, 5, 1],
+                        "usd": [0.4, 0.25, 1.0, 0.1]})
+    dev.publish("sales.daily", old, version="1.0.0")
+    create_kitchen(MeshSettings.from_env(), "k")
+    kitchen = kitchen_store(mesh_home, "k")
+    kitchen.publish("sales.daily", new, version="1.0.0")
+
+    (compared,) = diff_kitchen(kitchen, graph, base={})
+    report = compared.to_dict()
+
+    assert report["port"] == "sales.daily" and report["rows"] == {"parent": 4, "kitchen": 4}
+    assert report["keys"]["columns"] == ["artist_id", "day"]
+    assert report["keys"]["added_sample"] == [{"artist_id": 4, "day": "d1"}]
+    assert report["keys"]["removed_sample"] == [{"artist_id": 3, "day": "d1"}]
+    assert report["changed"]["rows"] == 1 and report["changed"]["columns"] == {"plays": 1, "usd": 1}
+    assert report["changed"]["sample"][0] == {"key": {"artist_id": 1, "day": "d1"}, "column": "plays",
+                                              "parent": 3, "kitchen": 2}
+    assert report["downstream"] == {"reports.summary": "not broken"}
+    assert report["contract"]["status"] == "added", "no base registry: the contract is new to it"
+    text = render_text("k", "dev", [compared])
+    lines = [line.strip() for line in text.splitlines()]
+    assert "keys (artist_id, day): 1 added, 1 removed" in lines
+    assert "artist_id=1, day=d1 plays: 3 -> 2" in lines, "values keep their dtype"

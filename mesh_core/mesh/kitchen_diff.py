@@ -126,10 +126,10 @@ def _compare_rows(comparison: PortComparison, old: pd.DataFrame, new: pd.DataFra
     if missing:
         comparison.note = f"key column(s) {missing} missing from a side: keys and values are not compared"
         return
-    merged = old.merge(new, on=keys, how="outer", suffixes=("@parent", "@kitchen"), indicator=True)
-    comparison.removed = _records(merged.loc[merged["_merge"] == "left_only", keys])
-    comparison.added = _records(merged.loc[merged["_merge"] == "right_only", keys])
-    both = merged.loc[merged["_merge"] == "both"]
+    found = old[keys].merge(new[keys], on=keys, how="outer", indicator=True)
+    comparison.removed = _records(found.loc[found["_merge"] == "left_only", keys])
+    comparison.added = _records(found.loc[found["_merge"] == "right_only", keys])
+    both = old.merge(new, on=keys, how="inner", suffixes=("@parent", "@kitchen"))
     shared = [column for column in old.columns if column in new.columns and column not in keys]
     changed_any = pd.Series(False, index=both.index)
     for column in shared:
