@@ -58,6 +58,7 @@ def test_a_kitchen_reads_its_parents_ports_zero_copy_and_writes_only_its_own(dev
     pd.testing.assert_frame_equal(frame, PROFILES)
     assert snapshot == dev.current("users.profiles", 1), "the parent's snapshot, pinned by its Delta version"
     assert snapshot.path.startswith(str(mesh_home / "dev"))
+    assert kitchen.read("users.profiles", 1, snapshot_id=snapshot.snapshot_id)[1] == snapshot, "time travel too"
     assert kitchen.read_internal("podcasts", "catalog")["episode_id"].tolist() == [7]
 
     rebuilt = kitchen.publish("podcasts.plays", pd.DataFrame({"play_id": [1], "user_id": [1]}), version="1.0.0")
