@@ -239,7 +239,7 @@ class PortStore:
         return [snapshot for _, snapshot in committed]
 
     def current(self, port_id: str, major: int) -> Snapshot:
-        """The snapshot consumers of ``major`` currently read.
+        """The snapshot consumers of ``major`` currently read (in a kitchen that has not rebuilt it, the parent's).
 
         Raises:
             StoreError: if nothing was published for that major, or the table was
@@ -312,7 +312,7 @@ class PortStore:
         return self._snapshot_of(port_id, location, table)
 
     def majors(self, port_id: str) -> list[int]:
-        """The major versions of a port that have a published snapshot, ascending."""
+        """The major versions of a port that have a published snapshot (in a kitchen, with its parent's), ascending."""
         domain, port = parse_port_id(port_id)
         folder = self.location.child(domain, port)
         majors = []
