@@ -115,6 +115,16 @@ class MeshSettings:
         )
 
 
+def check_env_name(name: str, what: str = "environment") -> str:
+    """``name`` if it is a valid environment name (as ``MESH_ENV`` requires), else a ``MeshError`` naming ``what``."""
+    if not _ENV_NAME.match(name):
+        raise MeshError(
+            f"{what} {name!r} is not a valid environment name "
+            "(lowercase letters, digits, '-' and '_', starting with a letter)"
+        )
+    return name
+
+
 def location_store_environment(raw_home: str | None, home: Path) -> dict[str, str]:
     """``MESH_HOME`` and ``MESH_WORKDIR`` for a location process, which starts in a folder of its own.
 

@@ -23,8 +23,16 @@ def connect(store: PortStore | None = None, *, reader: str | None = None) -> duc
     refusal, and the PII columns it is not cleared for are masked in the views (an
     anonymous reader sees public ports only, their PII masked). Each view is recorded
     in the audit trail as a read when the connection opens.
+
+    In a kitchen, ports it has not rebuilt are read from its parent's snapshots, and the
+    attached database ``parent`` holds the parent's views (``"parent"."<domain>"."<port>"``),
+    so one session compares both.
     """
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    create_views(connection, store or PortStore.from_env(reader=reader))
+    store = store or PortStore.from_env(reader=reader)
+    create_views(connection, store)
+    if store.parent is not None:
+        connection.execute("ATTACH ':memory:' AS parent")
+        create_views(connection, store.parent, catalog="parent")
     return connection

@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def view_name(domain: str, port: str, major: int | None = None) -> str:
-    """The quoted SQL name of a port's view; ``major`` selects a ``_v<major>`` view."""
+def view_name(domain: str, port: str, major: int | None = None, catalog: str | None = None) -> str:
+    """The quoted SQL name of a port's view; ``major`` selects a ``_v<major>`` view, ``catalog`` a database."""
     name = port if major is None else f"{port}_v{major}"
-    return f'"{domain}"."{name}"'
+    return (f'"{catalog}".' if catalog else "") + f'"{domain}"."{name}"'
 
 
 def published_ports(store: PortStore) -> dict[str, list[int]]:
-    """Every port id in the store's environment with its published majors."""
-    found = {}
+    """Every port id in the store's environment (and, in a kitchen, its parents') with its published majors."""
+    found = published_ports(store.parent) if store.parent is not None else {}
     for domain in _folders(store.location):
         for port in _folders(store.location.child(domain)):
             port_id = f"{domain}.{port}"
@@ -46,19 +46,26 @@ def published_ports(store: PortStore) -> dict[str, list[int]]:
     return found
 
 
-def create_views(connection: duckdb.DuckDBPyConnection, store: PortStore) -> dict[str, str]:
+def create_views(
+    connection: duckdb.DuckDBPyConnection, store: PortStore, catalog: str | None = None
+) -> dict[str, str]:
     """Create a view per port major (and per port, for its newest major) on ``connection``.
 
     Each view reads the files of the major's current snapshot, checked against their
     hashes first unless the store's verification is off. A port that cannot be served
-    gets a view that raises its error when queried. Returns each view's snapshot id or error.
+    gets a view that raises its error when queried. In a kitchen, a port it has not rebuilt
+    is served by its parent's snapshot. The views go into ``catalog`` when given (an
+    attached database), else the default one. Returns each view's snapshot id or error.
     """
     served = {}
     for port_id, majors in sorted(published_ports(store).items()):
         domain, port = port_id.split(".")
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{domain}"')
+        schema = (f'"{catalog}".' if catalog else "") + f'"{domain}"'
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for major in majors:
-            names = [view_name(domain, port, major)] + ([view_name(domain, port)] if major == majors[-1] else [])
+            names = [view_name(domain, port, major, catalog)] + (
+                [view_name(domain, port, catalog=catalog)] if major == majors[-1] else []
+            )
             try:
                 snapshot = store.current(port_id, major)
                 masked = store.admit(snapshot).masked
@@ -83,8 +90,8 @@ def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: S
         return "read_parquet([" + ", ".join(_literal(uri) for uri in snapshot.file_uris) + "])"
     import pyarrow.dataset as ds
 
-    table = f"_mesh_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}"
-    location = store.table_location(snapshot.port_id, snapshot.major)
+    table = f"_mesh_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}_{snapshot.snapshot_id.replace('-', '_')}"
+    location = Location(snapshot.path, store.location.storage_options)
     dataset = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
     connection.register(table, dataset)
     return f'"{table}"'

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from mesh_core.audit_trail import AuditRecord, append_to
 from mesh_core.delta import DataFile, Location
 from mesh_core.errors import MeshError, StoreError
 from mesh_core.masking import mask_table, resolve_key
+from mesh_core.kitchens import parent_of
 from mesh_core.ports import IDENTIFIER, parse_port_id
 from mesh_core.semver import semver_major
 from mesh_core.settings import MeshSettings
@@ -186,12 +188,28 @@ class PortStore:
         """This store, read as domain ``reader`` (``None``: anonymous) in run ``run_id``."""
         other = copy.copy(self)
         other.reader, other.run_id = reader, run_id
+        other.__dict__.pop("parent", None)  # the parent store reads as the same reader
         return other
 
     @property
     def root(self) -> Path:
         """The environment's local folder for working files (dbt databases)."""
         return self.home / self.env
+
+    @cached_property
+    def parent(self) -> PortStore | None:
+        """The store of this environment's parent when it is a kitchen, else None.
+
+        A kitchen serves each table it has not rebuilt from its parent's (through the
+        chain, for a kitchen of a kitchen), read-only: every write goes to its own tables.
+        """
+        parent = parent_of(self.location)
+        if parent is None:
+            return None
+        home = self.location.uri.rsplit("/", 1)[0]
+        return PortStore(home, parent, workdir=self.home, storage_options=self.location.storage_options,
+                         retain=self.retain, verify=self.verify, reader=self.reader, run_id=self.run_id,
+                         pii_key=self.pii_key)
 
     def table_location(self, port_id: str, major: int) -> Location:
         """Where the Delta table of one major of a port lives."""
@@ -265,7 +283,7 @@ class PortStore:
         return [snapshot for _, snapshot in committed]
 
     def current(self, port_id: str, major: int) -> Snapshot:
-        """The snapshot consumers of ``major`` currently read.
+        """The snapshot consumers of ``major`` currently read (in a kitchen that has not rebuilt it, the parent's).
 
         Raises:
             StoreError: if nothing was published for that major, or the table was
@@ -273,6 +291,8 @@ class PortStore:
         """
         location = self.table_location(port_id, major)
         table = self._load(port_id, location)
+        if table is None and self.parent is not None:
+            return self.parent.current(port_id, major)  # resolved once: the parent's version is pinned here
         if table is None:
             published = self.majors(port_id)
             hint = f"published majors are {published}" if published else "materialize the producer first"
@@ -377,6 +397,8 @@ class PortStore:
             recorded = delta.mesh_metadata(delta.commit_info(location, version)) if table is not None else None
         except (ValueError, DeltaError, OSError):
             table, recorded = None, None
+        if table is None and self.parent is not None and delta.load(location) is None:
+            return self.parent.snapshot(port_id, major, snapshot_id)
         if table is None or recorded is None or recorded.get("snapshot_id") != snapshot_id:
             raise StoreError(
                 f"no snapshot {snapshot_id} in v{major}; retained: {self.snapshots(port_id, major)}", **where
@@ -384,7 +406,7 @@ class PortStore:
         return self._snapshot_of(port_id, location, table)
 
     def majors(self, port_id: str) -> list[int]:
-        """The major versions of a port that have a published snapshot, ascending."""
+        """The major versions of a port that have a published snapshot (in a kitchen, with its parent's), ascending."""
         domain, port = parse_port_id(port_id)
         folder = self.location.child(domain, port)
         majors = []
@@ -394,7 +416,7 @@ class PortStore:
                 table = folder.child(name)
                 if DeltaTable.is_deltatable(table.uri, table.options()):
                     majors.append(int(name[1:]))
-        return sorted(majors)
+        return sorted(set(majors) | set(self.parent.majors(port_id) if self.parent is not None else []))
 
     def snapshots(self, port_id: str, major: int) -> list[str]:
         """Ids of the snapshots of ``major`` whose files are still retained, oldest first."""
@@ -437,6 +459,8 @@ class PortStore:
         """
         location = self.internal_location(domain, name)
         table = delta.load(location)
+        if table is None and self.parent is not None:
+            return self.parent.internal_snapshot(domain, name)
         if table is None:
             raise StoreError(
                 f"internal asset '{name}' has not been materialized in env '{self.env}'", domain=domain,

@@ -21,6 +21,7 @@ from mesh_core.mesh.usage_cli import usage
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import paused_gc
 from mesh_core.mesh.sources import SOURCES, MeshSources, read_mesh
+from mesh_core.mesh.kitchen_cli import kitchen
 from mesh_core.mesh.store_cli import sql, store
 from mesh_core.mesh.validate import validate
 from mesh_core.mesh.workspace import Location, load_workspace
@@ -473,3 +474,4 @@ main.add_command(sql)
 main.add_command(access)
 main.add_command(audit)
 main.add_command(usage)
+main.add_command(kitchen)

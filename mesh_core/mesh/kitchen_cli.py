@@ -1,0 +1,144 @@
+"""``mesh kitchen``: create, run, diff, list and destroy kitchens (environments with a parent)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mesh_core.mesh import render
+
+FORMATS = click.Choice(["text", "json"])
+
+
+def _workspace_option(function):
+    return click.option(
+        "-w", "--workspace", type=click.Path(path_type=Path), default=Path("workspace.yaml"), show_default=True,
+        help="The workspace.yaml listing the mesh's code locations.",
+    )(function)
+
+
+def _settings(workspace: Path):
+    from mesh_core.settings import MeshSettings
+
+    return MeshSettings.from_env(workspace_root=workspace.absolute().parent)
+
+
+@click.group()
+def kitchen() -> None:
+    """Kitchens: sandbox environments that read their parent's ports until they rebuild them."""
+
+
+@kitchen.command()
+@click.argument("name")
+@click.option("--from", "parent", default="dev", show_default=True, help="The parent environment.")
+@_workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def create(name: str, parent: str, workspace: Path, fmt: str) -> None:
+    """Create kitchen NAME over a parent environment, instantly and without copying data."""
+    from mesh_core.mesh.kitchen import create_kitchen
+
+    made = create_kitchen(_settings(workspace), name, parent, workspace.absolute().parent / "dagster.yaml")
+    if fmt == "json":
+        click.echo(render.as_json(made.to_dict()))
+        return
+    click.echo(f"kitchen {made.name} created over {made.parent}: it reads {made.parent}'s ports until it rebuilds them")
+    click.echo(f"  run a change:  mesh kitchen run {made.name} --select <domain>")
+    click.echo(f"  Dagster UI:    MESH_ENV={made.name} DAGSTER_HOME={made.dagster_home} dagster dev")
+
+
+@kitchen.command()
+@click.argument("name")
+@_workspace_option
+@click.option("--select", "selection", multiple=True, help="A domain or a port id; repeatable. Default: every port.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def run(name: str, workspace: Path, selection: tuple[str, ...], fmt: str) -> None:
+    """Rebuild the selection and everything downstream in kitchen NAME, with the working tree's code.
+
+    Every contract and consumer check runs; the parent is only read. Exits 1 if any port is not published.
+    """
+    from mesh_core.mesh.cli import load_mesh
+    from mesh_core.mesh.kitchen import get_kitchen
+    from mesh_core.mesh.progress import PlainProgress, RichProgress, journey_table
+    from mesh_core.mesh.run import resolve_selection, run_mesh
+
+    found = get_kitchen(_settings(workspace), name)
+    os.environ["DAGSTER_HOME"] = str(found.dagster_home)  # the kitchen's runs go to its own instance
+    mesh = load_mesh(workspace)
+    targets = resolve_selection(mesh.graph, selection)
+    live = sys.stdout.isatty() and fmt == "text"
+    progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
+    try:
+        runs = run_mesh(
+            mesh.graph, mesh.locations, targets, settings=mesh.settings, env=name,
+            on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
+        )
+    finally:
+        progress.close()
+    ok = all(r.status == "published" for r in runs)
+    if fmt == "json":
+        click.echo(render.as_json({"kitchen": name, "parent": found.parent, "ports": [r.to_dict() for r in runs],
+                                   "ok": ok}))
+    else:
+        click.echo(journey_table(runs))
+    sys.exit(0 if ok else 1)
+
+
+@kitchen.command()
+@click.argument("name")
+@_workspace_option
+@click.option("--base", help="A git ref to diff contracts with; by default, the registry written by `mesh publish`.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def diff(name: str, workspace: Path, base: str | None, fmt: str) -> None:
+    """Compare every port rebuilt in kitchen NAME with its parent: contract, rows, keys, values, downstream."""
+    from mesh_core.mesh.baseline import ports_at_ref, registry_path, registry_ports
+    from mesh_core.mesh.cli import load_mesh
+    from mesh_core.mesh.kitchen import get_kitchen
+    from mesh_core.mesh.kitchen_diff import diff_kitchen, render_text
+    from mesh_core.store import PortStore
+
+    settings = _settings(workspace)
+    found = get_kitchen(settings, name)
+    mesh = load_mesh(workspace)
+    base_ports = ports_at_ref(workspace, base) if base else registry_ports(registry_path(workspace))
+    store = PortStore(settings.store_uri or settings.home, name, workdir=settings.home,
+                      storage_options=settings.storage_options, verify=settings.verify)
+    comparisons = diff_kitchen(store, mesh.graph, base_ports)
+    if fmt == "json":
+        click.echo(render.as_json({"kitchen": name, "parent": found.parent, "base": base or "registry",
+                                   "ports": [c.to_dict() for c in comparisons]}))
+    else:
+        click.echo(render_text(name, found.parent, comparisons))
+
+
+@kitchen.command(name="list")
+@_workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def list_command(workspace: Path, fmt: str) -> None:
+    """Every kitchen in the store, with its parent."""
+    from mesh_core.mesh.kitchen import list_kitchens
+
+    kitchens = list_kitchens(_settings(workspace))
+    if fmt == "json":
+        click.echo(render.as_json({"kitchens": [k.to_dict() for k in kitchens]}))
+        return
+    for k in kitchens:
+        click.echo(f"{k.name}  from {k.parent}  created {k.created_at}")
+    click.echo(f"{len(kitchens)} kitchen(s)")
+
+
+@kitchen.command()
+@click.argument("name")
+@_workspace_option
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def destroy(name: str, workspace: Path, fmt: str) -> None:
+    """Remove kitchen NAME: its snapshots, working files and Dagster instance. Never its parent's data."""
+    from mesh_core.mesh.kitchen import destroy_kitchen
+
+    gone = destroy_kitchen(_settings(workspace), name)
+    if fmt == "json":
+        click.echo(render.as_json({"destroyed": gone.name, "parent": gone.parent}))
+    else:
+        click.echo(f"kitchen {gone.name} destroyed; {gone.parent} untouched")
