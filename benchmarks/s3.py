@@ -1,17 +1,10 @@
 """P8: publishing and reading a port on a loopback S3 server, against pyarrow writing and reading the same parquet there.
 
-The server is moto's S3 server mode (``ThreadedMotoServer``) on 127.0.0.1, in a process of
-its own (deltalake holds the GIL while it waits for S3, so a server thread in this process
-could never answer). It is started here and stopped when the benchmark ends.
+The server is moto's S3 server mode on 127.0.0.1, in a process of its own (``tests/moto_s3.py``,
+the S3 store tests' own helper), started here and stopped when the benchmark ends.
 """
 
 from __future__ import annotations
-
-import select
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -21,39 +14,10 @@ import pyarrow.parquet as pq
 from benchmarks.frames import plays_frame
 from benchmarks.timing import interleaved, ratio, table
 from mesh_core.store import PortStore
+from tests.moto_s3 import s3_server
 
 PORT = "bench.plays"
 BUCKET = "bench"
-_SERVER = """
-import logging
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-server.start()
-print("%s:%d" % server.get_host_and_port(), flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
-@contextmanager
-def s3_server() -> Iterator[str]:
-    """moto's S3 server on loopback, as ``host:port``; stopped on exit."""
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([server.stdout], [], [], 120)
-        address = server.stdout.readline().strip() if ready else ""
-        if not address:
-            raise RuntimeError("moto's S3 server did not start within 120s")
-        yield address
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 def run(quick: bool) -> str:
