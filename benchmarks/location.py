@@ -124,7 +124,7 @@ def _load(path: Path, env: dict[str, str]) -> tuple[float, dict[str, float]]:
 
 def run(quick: bool) -> str:
     ports = 100 if quick else 500
-    repeats = 3 if quick else 5
+    repeats = 2 if quick else 5
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "MESH_HOME": str(Path(folder, "mesh")), "DAGSTER_HOME": folder}
         files = {"plain Dagster": Path(folder, "plain_location.py"), "mesh_core": Path(folder, "mesh_location.py")}

@@ -46,6 +46,12 @@ def run(quick: bool) -> str:
         "parquet file into the port major's Delta table, hashing it as it is written (the data version), "
         "commits it with its metadata in one Delta commit and builds the materialization metadata. "
         "Both sides validate in place (pandera's `inplace=True`, no copy of the frame): the same work. "
+        "mesh_core's writer dictionary-encodes only the columns whose first 65,536 rows repeat values (here "
+        "`seconds_played` and `country`); `df.to_parquet` dictionary-encodes every column, pyarrow's default. "
+        "The data version is the sha256 of the file's bytes, taken in a Python sink as pyarrow writes them: "
+        "profiled at 2,000,000 rows (CPU time), writing through the sink costs about 0.04 s over pyarrow writing "
+        "to its own native stream, almost all of it the sha256 itself (hashing the written file afterwards with "
+        "`hashlib.file_digest` is no cheaper), so the hashing stays. "
         "The four cases alternate within each repetition. Ratio: median over the baseline's, same run. Aim: ≤ 1.1."
     )
     return table(f"P2: publishing an output port, {rows:,} rows", notes, cases)
