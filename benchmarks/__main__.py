@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from benchmarks import faults, graph, location, memory, mesh_run, publish, read, registry, s3, validation
-from benchmarks.timing import machine
+from benchmarks.timing import load_line, load_sampled, machine
 
 SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run,
           "P7": read.run, "P8": s3.run, "P9": faults.run, "P10": registry.run}
@@ -26,7 +26,10 @@ def main() -> None:
     sections = []
     for name in args.only or sorted(SUITES):
         suite_started = time.perf_counter()
-        sections.append(SUITES[name](args.quick))
+        with load_sampled() as load:
+            section = SUITES[name](args.quick)
+        title, _, body = section.partition("\n\n")
+        sections.append(f"{title}\n\n{load_line(load)}\n\n{body}")
         print(f"{name}: {time.perf_counter() - suite_started:.1f}s", file=sys.stderr, flush=True)
     mode = "quick (CI smoke sizes)" if args.quick else "full"
     header = (
@@ -34,6 +37,11 @@ def main() -> None:
         f"Mode: {mode}. Machine: {machine()}.\n\n"
         "Every ratio compares two cases measured side by side in the same run; absolute times on a "
         "shared 2-core machine are noise. Regenerate with `python -m benchmarks`.\n\n"
+        "How to read a ratio: `1.10 (paired 0.95–1.30); within noise of ≤ 1.0` is the median ratio, then the "
+        "range of the ratios of the repetitions that ran side by side (the cases alternate, so each pair shared "
+        "the machine's load), then the aim: *meets* when every paired ratio is within it, *misses* when none is, "
+        "*within noise* when the range straddles it (this run cannot tell). Each section records the machine's "
+        "load while it ran.\n\n"
         f"Load average (1 min) when the run started: {load_before:.1f}; when it ended: {os.getloadavg()[0]:.1f}.\n\n"
         + (f"{args.note}\n\n" if args.note else "")
     )

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,60 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-from deltalake import DeltaTable
-
 from benchmarks.timing import table_rows
 from mesh_core.errors import MeshError, StoreError
 from mesh_core.store import PortStore
-
-WRITER = Path(__file__).resolve().parents[1] / "tests" / "store_faults.py"
-PORT = "users.profiles"  # the port tests/store_faults.py publishes
-
-
-def labelled(rows: int, label: str) -> pd.DataFrame:
-    """The frame the writer processes publish: ``rows`` rows tagged with ``label``."""
-    return pd.DataFrame({"id": range(rows), "label": [label] * rows, "value": [0.5] * rows})
-
-
-def start_writer(home: Path, rows: int, label: str, *, loop: bool = False) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, str(WRITER), "writer", str(home), str(rows), label, *(["--loop"] if loop else [])],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "MESH_HOME": str(home), "MESH_ENV": "dev"},
-    )
-    if _line(process, 120).strip() != "ready":
-        process.kill()
-        process.wait(timeout=10)
-        raise RuntimeError(f"the writer did not start: {process.stderr.read()}")
-    return process
-
-
-def _line(process: subprocess.Popen, timeout_s: float) -> str:
-    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
-    return process.stdout.readline() if ready else ""
-
-
-def go(process: subprocess.Popen) -> None:
-    process.stdin.write("go\n")
-    process.stdin.flush()
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.stdin.close()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def committed_runs(store: PortStore) -> dict[str, str]:
-    """Every run id the table's commits record, with its snapshot id."""
-    location = store.table_location(PORT, 1)
-    history = DeltaTable(location.uri, storage_options=location.options()).history()
-    recorded = [json.loads(commit["mesh"]) for commit in history if "mesh" in commit]
-    return {entry["run_id"]: entry["snapshot_id"] for entry in recorded}
+from tests.store_faults import PORT, committed_runs, go, next_line, start_writer, stop
+from tests.store_faults import frame as labelled
 
 
 def served_well(store: PortStore) -> bool:
@@ -142,7 +90,7 @@ def pairs(home: Path, count: int, slow_rows: int) -> tuple[int, int]:
                 go(slow)
                 time.sleep(random.uniform(0.0, 0.2))
                 go(fast)
-                outcomes = [json.loads(_line(slow, 120) or "null"), json.loads(_line(fast, 120) or "null")]
+                outcomes = [json.loads(next_line(slow, 120) or "null"), json.loads(next_line(fast, 120) or "null")]
                 if None in outcomes:
                     break
                 runs = committed_runs(store)

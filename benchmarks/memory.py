@@ -1,9 +1,11 @@
 """P6: peak RSS of publishing a port of N rows, against the frame's own in-memory size.
 
-Each case runs in a fresh process (``python -m benchmarks.memory ROWS CASE``), which builds
-the frame, resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), publishes, and
-reports how far the peak rose above the footprint just before publishing: the memory
-that publishing adds on top of the frame it was handed.
+Each case runs in a fresh process (``python -m benchmarks.memory ROWS CASE``) that imports
+only what its case needs, builds the frame and publishes once, with no warm-up publish
+before. Once the frame is built the peak mark is reset (``/proc/self/clear_refs``), so the
+peak that follows is the whole process's while publishing (interpreter, imports, the frame
+and the publish), not the frame generator's temporaries; what publishing added is that
+peak above the footprint just before it.
 """
 
 from __future__ import annotations
@@ -27,27 +29,28 @@ def _status_kib(field: str) -> int:
 
 
 def probe(rows: int, case: str) -> dict[str, float]:
-    """Publish ``rows`` rows in this process; return the frame size and the memory used, in MiB."""
+    """Publish ``rows`` rows in this process, once; the frame's size and the memory used, in MiB."""
     from benchmarks.frames import plays_frame, plays_schema
-    from benchmarks.publish import publish_port
-    from mesh_core import Contract
-    from mesh_core.store import PortStore
 
     schema = plays_schema()
-    contract = Contract(schema, version="1.0.0")
+    if case == CASES[0]:
+        from benchmarks.publish import publish_port
+        from mesh_core import Contract
+        from mesh_core.store import PortStore
+
+        contract = Contract(schema, version="1.0.0")
     with tempfile.TemporaryDirectory() as folder:
-        store = PortStore(Path(folder, "mesh"))
-        publish_port(store, contract, plays_frame(1_000))  # warm every code path before measuring
         frame = plays_frame(rows)
         frame_mib = frame.memory_usage(deep=True).sum() / 2**20
         Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from the current RSS
         before = _status_kib("VmRSS")
         if case == CASES[0]:
-            publish_port(store, contract, frame)
+            publish_port(PortStore(Path(folder, "mesh")), contract, frame)
         else:
             schema.validate(frame, lazy=True, inplace=True).to_parquet(Path(folder, "plain.parquet"), index=False)
         peak = _status_kib("VmHWM")
-    return {"frame_mib": frame_mib, "added_mib": (peak - before) / 1024}
+    return {"frame_mib": frame_mib, "added_mib": (peak - before) / 1024, "before_mib": before / 1024,
+            "whole_mib": peak / 1024}
 
 
 def run(quick: bool) -> str:
@@ -58,16 +61,24 @@ def run(quick: bool) -> str:
                                 check=True, capture_output=True, text=True, timeout=600).stdout
         results[case] = json.loads(output)
     frame_mib = results[CASES[0]]["frame_mib"]
-    lines = [(case, f"{r['added_mib']:.1f}", f"{(frame_mib + r['added_mib']) / frame_mib:.2f}")
+    lines = [(case, f"{r['added_mib']:.1f}", f"{(frame_mib + r['added_mib']) / frame_mib:.2f}",
+              f"{r['before_mib']:.1f}", f"{r['whole_mib']:.1f}", f"{r['whole_mib'] / frame_mib:.2f}")
              for case, r in results.items()]
+    mesh, plain = (results[case] for case in CASES)
     notes = (
         f"{rows:,} rows of the P1 frame, {frame_mib:.1f} MiB in memory (pandas `memory_usage(deep=True)`). "
-        "Added: how far peak RSS rose while publishing, above the process's RSS just before (frame built). "
-        "Ratio: (frame + added) over the frame, so 1.00 would be a publish that needs no memory of its own. "
-        "Aim: ≤ 2.0."
+        "One publish per fresh process, no warm-up. Added: how far peak RSS rose while publishing, above the "
+        "process's RSS just before (frame built); ratio (frame + added) / frame, so 1.00 would be a publish that "
+        "needs no memory of its own. Whole process: the process's peak RSS while publishing (interpreter, imports, "
+        "frame, publish; the peak mark is reset after the frame is built, so the frame generator's own temporaries "
+        "are not counted) over the frame. Aim: whole-process peak ≤ 2.5× the frame. The processes differ before "
+        f"publishing by what they import (mesh_core brings Dagster, deltalake): {mesh['before_mib']:.0f} against "
+        f"{plain['before_mib']:.0f} MiB with the frame built, so the whole-process ratio carries that fixed cost; "
+        "it shrinks as the frame grows."
     )
     return table_rows(f"P6: peak memory of publishing {rows:,} rows", notes,
-                      ("case", "added by publishing (MiB)", "ratio: (frame + added) / frame"), lines)
+                      ("case", "added by publishing (MiB)", "(frame + added) / frame", "RSS before publishing (MiB)",
+                       "whole-process peak while publishing (MiB)", "whole-process peak / frame"), lines)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 The baseline computes the same five products (users.profiles, podcasts.episodes,
 podcasts.plays, artists.roster, artists.payouts) from the same generated feeds, with
 pandas and no orchestration, and writes each to a parquet file. Both run as whole
-processes, alternating, in fresh MESH_HOME and DAGSTER_HOME folders.
+processes in fresh MESH_HOME and DAGSTER_HOME folders, at a tiny and a large scale: the
+tiny run is the fixed cost (against plain Dagster materializing one trivial asset per
+location), the slope between the two the marginal cost per row.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.timing import Measurement, ratio, table
+from benchmarks.timing import Measurement, compared, table
+from mesh_core.manifest_format import manifests_dir
 from mesh_core.store import PortStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +61,19 @@ def plain_pipeline(scale: float, out: Path) -> None:
         frame.to_parquet(out / f"{name}.parquet", index=False)
 
 
+TRIVIAL_LOCATION = """import dagster as dg
+
+
+@dg.asset
+def trivial() -> None:
+    \"\"\"One trivial asset: what plain Dagster pays to run anything in a location.\"\"\"
+
+
+defs = dg.Definitions(assets=[trivial])
+"""
+LOCATIONS = 3  # users, podcasts, artists: one process each in `mesh run`
+
+
 def _timed(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
@@ -77,35 +93,110 @@ def _same_payouts(store: PortStore, plain: Path) -> int:
     return store.current("podcasts.plays", 1).rows
 
 
+class _Round:
+    """One repetition's folders: a plain script's output, and fresh MESH_HOME / DAGSTER_HOME per mesh run."""
+
+    def __init__(self, folder: Path, scale: float) -> None:
+        self.folder, self.scale, self.runs = folder, scale, 0
+        folder.mkdir(parents=True, exist_ok=True)
+        self.mesh = str(Path(sys.executable).parent / "mesh") if Path(sys.executable).with_name("mesh").exists() \
+            else shutil.which("mesh") or "mesh"
+
+    def env(self, home: Path) -> dict[str, str]:
+        Path(home, "dagster").mkdir(parents=True, exist_ok=True)
+        return {**os.environ, "MESH_SCALE": str(self.scale), "MESH_HOME": str(Path(home, "mesh")),
+                "DAGSTER_HOME": str(Path(home, "dagster"))}
+
+    def plain(self) -> float:
+        out = Path(self.folder, "plain")
+        out.mkdir(exist_ok=True)
+        script = f"from benchmarks.mesh_run import plain_pipeline; plain_pipeline({self.scale}, __import__('pathlib').Path({str(out)!r}))"
+        return _timed([sys.executable, "-c", script], self.env(self.folder))
+
+    def mesh_run(self, *, cached_manifests: Path | None) -> tuple[float, Path]:
+        """``mesh run`` in a fresh home; with ``cached_manifests``, that home starts with them in its cache."""
+        self.runs += 1
+        home = Path(self.folder, f"run{self.runs}")
+        if cached_manifests is not None:
+            shutil.copytree(cached_manifests, manifests_dir(Path(home, "mesh")))
+        seconds = _timed([self.mesh, "run"], self.env(home))
+        return seconds, Path(home, "mesh")
+
+    def plain_dagster(self, locations: int) -> float:
+        """``dagster asset materialize`` of one trivial asset, ``locations`` times, one process each."""
+        location = Path(self.folder, "trivial.py")
+        location.write_text(TRIVIAL_LOCATION)
+        env = self.env(Path(self.folder, "trivial"))
+        return sum(_timed([str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-f", str(location),
+                           "--select", "trivial"], env) for _ in range(locations))
+
+
 def run(quick: bool) -> str:
-    scale = 1 if quick else 211
-    repeats = 1 if quick else 3
-    beside = Path(sys.executable).parent / "mesh"  # the mesh installed with this interpreter
-    mesh = str(beside) if beside.exists() else shutil.which("mesh") or "mesh"
-    timings: dict[str, list[float]] = {"plain pandas script": [], "mesh run": []}
-    plays = 0
+    tiny, large = 1, None if quick else 211
+    repeats = 1 if quick else 2
+    locations = 1 if quick else LOCATIONS
+    seconds: dict[str, list[float]] = {name: [] for name in (
+        "plain dagster", "plain tiny", "mesh tiny cold", "mesh tiny warm", "plain large", "mesh large warm")}
+    plays: dict[float, int] = {}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
-            env = {**os.environ, "MESH_SCALE": str(scale), "MESH_HOME": str(Path(folder, "mesh")),
-                   "DAGSTER_HOME": str(Path(folder, "dagster"))}
-            Path(folder, "dagster").mkdir()
-            Path(folder, "plain").mkdir()
-            script = f"from benchmarks.mesh_run import plain_pipeline; plain_pipeline({scale}, __import__('pathlib').Path({str(Path(folder, 'plain'))!r}))"
-            timings["plain pandas script"].append(_timed([sys.executable, "-c", script], env))
-            _timed([mesh, "validate"], env)  # caches the manifests, as any earlier mesh command has
-            timings["mesh run"].append(_timed([mesh, "run"], env))
-            plays = _same_payouts(PortStore(Path(folder, "mesh")), Path(folder, "plain"))
-    plain, mesh_run = (Measurement(name, seconds) for name, seconds in timings.items())
+            small = _Round(Path(folder, "tiny"), tiny)
+            seconds["plain dagster"].append(small.plain_dagster(locations) / locations)
+            seconds["plain tiny"].append(small.plain())
+            cold, home = small.mesh_run(cached_manifests=None)
+            seconds["mesh tiny cold"].append(cold)
+            plays[tiny] = _same_payouts(PortStore(home), Path(small.folder, "plain"))
+            warm, _ = small.mesh_run(cached_manifests=manifests_dir(home))
+            seconds["mesh tiny warm"].append(warm)
+            if large is None:
+                continue  # quick: the fixed cost only
+            big = _Round(Path(folder, "large"), large)
+            seconds["plain large"].append(big.plain())
+            warm, big_home = big.mesh_run(cached_manifests=manifests_dir(home))
+            seconds["mesh large warm"].append(warm)
+            plays[large] = _same_payouts(PortStore(big_home), Path(big.folder, "plain"))
+    per_location = Measurement(
+        f"plain Dagster: `dagster asset materialize` of one trivial asset, per location ({locations} process(es))",
+        seconds["plain dagster"])
+    fixed = Measurement(f"mesh run, {plays[tiny]:,} plays, warm manifest cache, per location (/ {LOCATIONS})",
+                        [v / LOCATIONS for v in seconds["mesh tiny warm"]])
+    fixed_cold = Measurement(f"mesh run, {plays[tiny]:,} plays, cold manifest cache, per location (/ {LOCATIONS})",
+                             [v / LOCATIONS for v in seconds["mesh tiny cold"]])
+    plain_tiny = Measurement(f"plain pandas script, {plays[tiny]:,} plays", seconds["plain tiny"])
+    rows = [
+        (per_location.case, per_location, "1.00 (baseline)"),
+        (fixed.case, fixed, compared(fixed, per_location, 1.5)),
+        (fixed_cold.case, fixed_cold, compared(fixed_cold, per_location)),
+        (plain_tiny.case, plain_tiny, compared(plain_tiny, per_location)),
+    ]
+    if large is not None:
+        per_million = 1e6 / (plays[large] - plays[tiny])
+        plain_slope = Measurement("plain pandas script: seconds per million plays (slope between the two scales)",
+                                  [(b - a) * per_million for a, b in zip(seconds["plain tiny"], seconds["plain large"])])
+        mesh_slope = Measurement("mesh run (warm): seconds per million plays (slope between the two scales)",
+                                 [(b - a) * per_million for a, b in zip(seconds["mesh tiny warm"], seconds["mesh large warm"])])
+        plain_large = Measurement(f"plain pandas script, {plays[large]:,} plays", seconds["plain large"])
+        mesh_large = Measurement(f"mesh run, {plays[large]:,} plays, warm manifest cache", seconds["mesh large warm"])
+        slope_ratio = compared(mesh_slope, plain_slope, 1.3) if min(plain_slope.seconds) > 0 else "n/a (no slope)"
+        rows += [(plain_slope.case, plain_slope, "1.00 (baseline)"), (mesh_slope.case, mesh_slope, slope_ratio),
+                 (plain_large.case, plain_large, "1.00 (baseline)"),
+                 (mesh_large.case, mesh_large, compared(mesh_large, plain_large, 3.0))]
+    scales = f"MESH_SCALE={tiny} ({plays[tiny]:,} plays)" + (
+        f" and MESH_SCALE={large} ({plays[large]:,} plays)" if large is not None else " only (quick mode: no slope)")
     notes = (
-        f"MESH_SCALE={scale}: {plays:,} plays published. `mesh run` loads the three locations from their "
-        "cached manifests and publishes the diamond in three stages, each location in its own process, with "
-        "contracts, consumer expectations, Delta commits with verified reads, dbt for artists and the Dagster "
-        "event log. The baseline is one Python process with pandas writing five parquet files; both compute "
-        "the same payouts (checked). Ratio: median over the baseline's, same run. Aim: ≤ 1.5. Profiles "
-        "(pyinstrument, cProfile) put most of the difference in fixed per-process costs that do not grow with "
-        "the data: importing Dagster, pandas and pandera in each location process, opening the SQLite-backed "
-        "Dagster instance, and in artists dagster-dbt's own start-up (importing dbt, a `dbt --version` "
-        "subprocess, initialising the dbt adapter in-process) before the `dbt build` subprocess itself."
+        f"The example mesh at {scales}. `mesh run` publishes the diamond in three stages, each location in its own "
+        "process, with contracts, consumer expectations, Delta commits with verified reads, dbt for artists and the "
+        "Dagster event log; each run starts from an empty store and Dagster instance. *Cold*: no manifest cached, so "
+        "`mesh run` first loads the three locations to build their manifests; *warm*: the manifests are in the cache, "
+        "as after any earlier `mesh` command. The plain pandas script computes the same five products in one process "
+        "and writes five parquet files; both compute the same payouts (checked at each scale). "
+        "**Fixed cost**: the tiny mesh's run per location, against plain Dagster's `dagster asset materialize` of one "
+        "trivial asset (a process per location), aim ≤ 1.5. **Marginal cost**: the slope between the two scales, in "
+        "seconds per million plays, against the plain script's slope, aim ≤ 1.3. **Whole run** at the large scale "
+        "against the plain script, aim ≤ 3. Cases run in this order in each repetition: plain Dagster, plain tiny, "
+        "mesh tiny cold, mesh tiny warm, plain large, mesh large warm. `mesh run`'s own speed-ups (no busy wait on "
+        "dbt's events, no `dbt --version` subprocess, location processes started while earlier stages run) are "
+        "issue 12's `mesh run` item, measured here when they land."
     )
-    return table(f"P5: the example mesh end to end, {plays:,} plays", notes,
-                 [(plain.case, plain, "1.00 (baseline)"), (mesh_run.case, mesh_run, ratio(mesh_run, plain))])
+    title = f"{plays[large]:,} plays" if large is not None else f"{plays[tiny]:,} plays (quick)"
+    return table(f"P5: the example mesh end to end, {title}", notes, rows)

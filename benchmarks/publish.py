@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.frames import plays_frame, plays_schema
-from benchmarks.timing import interleaved, ratio, table
+from benchmarks.timing import compared, interleaved, table
 from mesh_core import Contract
 from mesh_core.publish import ServedMajor, write_audit_publish
 from mesh_core.store import PortStore
@@ -38,14 +38,20 @@ def run(quick: bool) -> str:
              lambda: store.publish(PORT, frame, version="1.0.0")),
             ("of which df.to_parquet alone", lambda: frame.to_parquet(target, index=False)),
         ], repeats)
-    cases = [(baseline.case, baseline, "1.00 (baseline)"), (mesh.case, mesh, ratio(mesh, baseline)),
-             (store_only.case, store_only, ratio(store_only, baseline)),
-             (write_only.case, write_only, ratio(write_only, baseline))]
+    cases = [(baseline.case, baseline, "1.00 (baseline)"), (mesh.case, mesh, compared(mesh, baseline, 1.1)),
+             (store_only.case, store_only, compared(store_only, baseline)),
+             (write_only.case, write_only, compared(write_only, baseline))]
     notes = (
         f"{rows:,} rows of the P1 frame. mesh_core validates against the contract, writes the snapshot's "
         "parquet file into the port major's Delta table, hashing it as it is written (the data version), "
         "commits it with its metadata in one Delta commit and builds the materialization metadata. "
         "Both sides validate in place (pandera's `inplace=True`, no copy of the frame): the same work. "
-        "The four cases alternate within each repetition. Ratio: median over the baseline's, same run. Aim: ≤ 1.2."
+        "mesh_core's writer dictionary-encodes only the columns whose first 65,536 rows repeat values (here "
+        "`seconds_played` and `country`); `df.to_parquet` dictionary-encodes every column, pyarrow's default. "
+        "The data version is the sha256 of the file's bytes, taken in a Python sink as pyarrow writes them: "
+        "profiled at 2,000,000 rows (CPU time), writing through the sink costs about 0.04 s over pyarrow writing "
+        "to its own native stream, almost all of it the sha256 itself (hashing the written file afterwards with "
+        "`hashlib.file_digest` is no cheaper), so the hashing stays. "
+        "The four cases alternate within each repetition. Ratio: median over the baseline's, same run. Aim: ≤ 1.1."
     )
     return table(f"P2: publishing an output port, {rows:,} rows", notes, cases)

@@ -1,17 +1,10 @@
 """P8: publishing and reading a port on a loopback S3 server, against pyarrow writing and reading the same parquet there.
 
-The server is moto's S3 server mode (``ThreadedMotoServer``) on 127.0.0.1, in a process of
-its own (deltalake holds the GIL while it waits for S3, so a server thread in this process
-could never answer). It is started here and stopped when the benchmark ends.
+The server is moto's S3 server mode on 127.0.0.1, in a process of its own (``tests/moto_s3.py``,
+the S3 store tests' own helper), started here and stopped when the benchmark ends.
 """
 
 from __future__ import annotations
-
-import select
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -19,41 +12,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from benchmarks.frames import plays_frame
-from benchmarks.timing import interleaved, ratio, table
+from benchmarks.timing import compared, interleaved, table
 from mesh_core.store import PortStore
+from tests.moto_s3 import s3_server
 
 PORT = "bench.plays"
 BUCKET = "bench"
-_SERVER = """
-import logging
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-server.start()
-print("%s:%d" % server.get_host_and_port(), flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
-@contextmanager
-def s3_server() -> Iterator[str]:
-    """moto's S3 server on loopback, as ``host:port``; stopped on exit."""
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([server.stdout], [], [], 120)
-        address = server.stdout.readline().strip() if ready else ""
-        if not address:
-            raise RuntimeError("moto's S3 server did not start within 120s")
-        yield address
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 def run(quick: bool) -> str:
@@ -87,8 +51,8 @@ def run(quick: bool) -> str:
              lambda: pq.read_table(files, filesystem=filesystem).to_pandas()),
             ("mesh_core PortStore.read from S3 (current snapshot, sha256 verified)", lambda: store.read(PORT, 1)),
         ], repeats)
-    cases = [(write_base.case, write_base, "1.00 (baseline)"), (write_mesh.case, write_mesh, ratio(write_mesh, write_base)),
-             (read_base.case, read_base, "1.00 (baseline)"), (read_mesh.case, read_mesh, ratio(read_mesh, read_base))]
+    cases = [(write_base.case, write_base, "1.00 (baseline)"), (write_mesh.case, write_mesh, compared(write_mesh, write_base, 1.3)),
+             (read_base.case, read_base, "1.00 (baseline)"), (read_mesh.case, read_mesh, compared(read_mesh, read_base, 1.3))]
     notes = (
         f"{rows:,} rows of the P1 frame, on moto's S3 server (server mode, HTTP on 127.0.0.1, started for this "
         "benchmark in its own process and stopped after). mesh_core's publish opens the port major's Delta "

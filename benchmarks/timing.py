@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -61,10 +64,56 @@ def ratio(case: Measurement, baseline: Measurement) -> str:
     return f"{case.median / baseline.median:.2f}"
 
 
+def compared(case: Measurement, baseline: Measurement, aim: float | None = None) -> str:
+    """The median ratio, the range of the per-repetition ratios, and where it stands against ``aim``.
+
+    The cases are interleaved, so repetition ``i`` of the case and of the baseline ran
+    side by side: their ratio cancels what the machine's load did to both. The range of
+    those paired ratios is the noise. A figure is *within noise* of the aim when the
+    range straddles it: neither met nor missed on this run.
+    """
+    text = ratio(case, baseline)
+    pairs = sorted(c / b for c, b in zip(case.seconds, baseline.seconds))
+    if len(pairs) > 1:
+        text += f" (paired {pairs[0]:.2f}–{pairs[-1]:.2f})"
+    if aim is not None:
+        if pairs[-1] <= aim:
+            text += f"; meets ≤ {aim:g}"
+        elif pairs[0] > aim:
+            text += f"; misses ≤ {aim:g}"
+        else:
+            text += f"; within noise of ≤ {aim:g}"
+    return text
+
+
+@contextmanager
+def load_sampled(every_s: float = 2.0) -> Iterator[list[float]]:
+    """Sample the 1-minute load average every ``every_s`` seconds while the block runs."""
+    samples = [os.getloadavg()[0]]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        thread.join(timeout=every_s * 2)
+        samples.append(os.getloadavg()[0])
+
+
+def load_line(samples: list[float]) -> str:
+    """How busy the machine was during one benchmark, for its section."""
+    return (f"Machine load during this benchmark (1-minute load average on {os.cpu_count()} cores, "
+            f"{len(samples)} samples): {min(samples):.1f}–{max(samples):.1f}, mean {statistics.fmean(samples):.1f}.")
+
+
 def machine() -> str:
     """One line describing the machine and the versions measured."""
-    import os
-
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("dagster", "pandas", "pandera", "networkx", "duckdb", "deltalake", "pyarrow", "moto"))
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
 

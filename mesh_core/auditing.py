@@ -6,10 +6,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 SAMPLE_SIZE = 5
+# Below this many rows pandera's own uniqueness check is cheaper than copying the schema.
+_PROOF_MIN_ROWS = 50_000
 _MISSING_COLUMN_CHECK = "column_in_dataframe"
 _UNDECLARED_COLUMN_CHECK = "column_in_schema"
 
@@ -76,11 +79,44 @@ def audit(
         >>> audit(schema, pd.DataFrame({"n": [1, -1]})).failures_by_check
         {'n: greater_than_or_equal_to(0)': 1}
     """
+    checked = _without_proven_uniqueness(schema, frame)
     try:
-        validated = schema.validate(frame, lazy=True, inplace=inplace)
+        validated = checked.validate(frame, lazy=True, inplace=inplace)
     except pa.errors.SchemaErrors as errors:
         return _failed_report(frame, errors.failure_cases, sample_size)
+    if checked is not schema:
+        validated.pandera.add_schema(schema)  # the frame carries the contract's schema, as pandera attaches it
     return AuditReport(frame=validated, passed=True)
+
+
+def _without_proven_uniqueness(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pa.DataFrameSchema:
+    """``schema`` without the ``unique`` flags that ``frame`` already proves, so pandera skips their hashing.
+
+    A column whose values strictly increase (or strictly decrease) is unique: checking that
+    is one pass over the values, where pandera's check hashes every one. Only columns
+    validated as they are qualify (no coercion or parser can change their values), so the
+    verdict and failure cases are pandera's own.
+    """
+    if len(frame) < _PROOF_MIN_ROWS or schema.coerce or getattr(schema, "parsers", None):
+        return schema
+    proven = [
+        name for name, column in schema.columns.items()
+        if column.unique and not column.regex and not column.coerce and not getattr(column, "parsers", None)
+        and name in frame.columns and _strictly_monotonic(frame[name])
+    ]
+    for name in proven:
+        schema = schema.update_column(name, unique=False)
+    return schema
+
+
+def _strictly_monotonic(column: pd.Series | pd.DataFrame) -> bool:
+    """Whether ``column`` holds numbers or naive datetimes that strictly increase or strictly decrease."""
+    if not isinstance(column, pd.Series) or not isinstance(column.dtype, np.dtype) or column.dtype.kind not in "iufmM":
+        return False
+    if not (column.is_monotonic_increasing or column.is_monotonic_decreasing):
+        return False  # a NaN or NaT makes a column non-monotonic
+    values = column.to_numpy()
+    return bool((values[1:] != values[:-1]).all())
 
 
 def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -> AuditReport:
@@ -93,8 +129,7 @@ def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -
     keys = keys.where(~missing_mask, cases["failure_case"].astype(str) + ": missing column")
     keys = keys.where(~undeclared_mask, cases["failure_case"].astype(str) + ": undeclared column")
     counts = {str(key): int(count) for key, count in keys.value_counts(sort=False).items()}
-    failing_labels = cases["index"].dropna().unique()
-    failing_rows = frame[frame.index.isin(failing_labels)].head(sample_size)
+    failing_rows = _first_rows(frame, cases["index"].dropna().unique(), sample_size)
     return AuditReport(
         frame=frame,
         passed=False,
@@ -104,6 +139,18 @@ def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -
         failure_cases=_records(cases[["column", "check", "failure_case", "index"]].head(20)),
         failed_rows=_records(failing_rows.reset_index(names="_index")),
     )
+
+
+def _first_rows(frame: pd.DataFrame, labels: Any, count: int) -> pd.DataFrame:
+    """The first ``count`` rows of ``frame``, in frame order, whose index label is among ``labels``.
+
+    With a unique index, only the failing labels are looked up (a ``RangeIndex`` answers
+    without hashing); a duplicated index needs a pass over every label.
+    """
+    if not frame.index.is_unique:
+        return frame[frame.index.isin(labels)].head(count)
+    positions = frame.index.get_indexer(pd.Index(labels))
+    return frame.iloc[np.sort(positions[positions >= 0])[:count]]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
@@ -33,6 +34,11 @@ _NO_DATA_CHANGE = ("VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CREATE CH
 # A checkpoint every 10 commits bounds the log a reader replays to open a table (on S3, each
 # commit since the last checkpoint is a round trip: 1 s at 99 commits with delta-rs's default of 100).
 CHECKPOINT_INTERVAL = 10
+# A column is dictionary-encoded when its first rows repeat values enough: at most one
+# distinct value per ``_DICTIONARY_MAX_SHARE`` of ``_DICTIONARY_SAMPLE`` rows. A dictionary
+# for a column of nearly unique values (keys, timestamps, measures) costs time and bytes.
+_DICTIONARY_SAMPLE = 65_536
+_DICTIONARY_MAX_SHARE = 10
 _TABLE_CONFIGURATION = {
     "delta.enableExpiredLogCleanup": "false",
     "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
@@ -129,9 +135,27 @@ def write_file(location: Location, table: pa.Table) -> DataFile:
     name = f"part-{uuid.uuid4().hex}.parquet"
     with filesystem.open_output_stream(name) as raw:
         sink = _HashingSink(raw)
-        pq.write_table(table, sink)
+        pq.write_table(table, sink, use_dictionary=dictionary_columns(table))
         size = sink.size
     return DataFile(name, sink.digest.hexdigest(), size, table.num_rows)
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The columns worth a parquet dictionary: already dictionaries, or few distinct values in the first rows.
+
+    The choice depends only on the data, so the same table always gives the same bytes
+    (and the same hash). Nested and all-null columns are written without a dictionary.
+    """
+    chosen = []
+    for name, column in zip(table.column_names, table.columns):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            chosen.append(name)
+        elif not (pa.types.is_nested(kind) or pa.types.is_null(kind)):
+            sample = column.slice(0, _DICTIONARY_SAMPLE)
+            if pc.count_distinct(sample, mode="all").as_py() * _DICTIONARY_MAX_SHARE <= len(sample):
+                chosen.append(name)
+    return chosen
 
 
 def copy_parquet(location: Location, source: Path) -> tuple[DataFile, pa.Schema]:

@@ -6,12 +6,19 @@ prints ``ready``, then for each line on stdin publishes ``ROWS`` rows tagged wit
 ``--loop``, the first line starts publishes that never stop. A lost race is an outcome,
 not a crash: ``{"ok": false, "error": ...}``.
 ``MESH_HOME`` may be an ``s3://`` URI; the object-store options come from ``AWS_*``.
+
+The functions below ``writer`` drive such processes and read the table's commit history;
+the fault tests and the fault benchmark (``benchmarks/faults.py``) both use them.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -47,6 +54,52 @@ def writer(home: str, rows: int, label: str, loop: bool) -> None:
             outcome = {"ok": False, "run_id": run_id, "error": str(error)}
         print(json.dumps(outcome), flush=True)
         count += 1
+
+
+def start_writer(home: str | Path, rows: int, label: str, *, loop: bool = False) -> subprocess.Popen:
+    """A writer process for ``home``, started and ready (waits at most 120 s)."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "writer", str(home), str(rows), label, *(["--loop"] if loop else [])],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MESH_HOME": str(home), "MESH_ENV": "dev"},
+    )
+    if (next_line(process, 120) or "").strip() != "ready":
+        process.kill()
+        process.wait(timeout=10)
+        raise RuntimeError(f"the writer did not start: {process.stderr.read()}")
+    return process
+
+
+def next_line(process: subprocess.Popen, timeout_s: float) -> str | None:
+    """The process's next line of output, or ``None`` if none comes within ``timeout_s``."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    return process.stdout.readline() if ready else None
+
+
+def go(process: subprocess.Popen) -> None:
+    """Tell a writer to publish (once, or forever with ``--loop``)."""
+    process.stdin.write("go\n")
+    process.stdin.flush()
+
+
+def stop(process: subprocess.Popen) -> int:
+    """End a writer by closing its stdin (killed after 60 s); its exit code."""
+    process.stdin.close()
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=10)
+
+
+def committed_runs(store: PortStore, port: str = PORT, major: int = 1) -> dict[str, str]:
+    """Every run id the port major's Delta commits record, with its snapshot id."""
+    from deltalake import DeltaTable
+
+    location = store.table_location(port, major)
+    history = DeltaTable(location.uri, storage_options=location.options()).history()
+    recorded = [json.loads(commit["mesh"]) for commit in history if "mesh" in commit]
+    return {entry["run_id"]: entry["snapshot_id"] for entry in recorded}
 
 
 if __name__ == "__main__":

@@ -72,6 +72,58 @@ def test_validate_collects_every_failure_lazily():
     assert [row["_index"] for row in report.failed_rows] == [0, 1]
 
 
+
+def _pandera_counts(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[str, int]:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        return (cases["column"].astype(str) + ": " + cases["check"].astype(str)).value_counts().to_dict()
+    return {}
+
+
+ROWS = 60_000  # large enough for the audit's own uniqueness proof (a strictly monotonic key)
+
+
+@pytest.mark.parametrize("key, coerce", [
+    (pd.Series(range(ROWS)), False),  # strictly increasing: unique
+    (pd.Series(range(ROWS, 0, -1)), False),  # strictly decreasing: unique
+    (pd.Series([*range(ROWS - 1), ROWS - 2]), False),  # monotonic, one value twice at the end
+    (pd.Series([0, 0, *range(1, ROWS - 1)]), False),  # monotonic, one value twice at the start
+    (pd.Series([*range(ROWS - 1), 5]), False),  # unordered, a duplicate
+    (pd.Series([float(i) for i in range(ROWS - 1)] + [float("nan")]), False),  # a NaN
+    (pd.Series([i / 2 for i in range(ROWS)]), True),  # strictly increasing floats, duplicates once coerced
+])
+def test_audit_of_a_large_frame_gives_pandera_s_own_verdict_on_a_unique_key(key, coerce):
+    schema = pa.DataFrameSchema({"id": pa.Column(int if coerce else key.dtype, unique=True, nullable=True,
+                                                 coerce=coerce)})
+    frame = pd.DataFrame({"id": key})
+    report = Contract(schema, version="1.0.0").validate(frame)
+    assert report.failures_by_check == _pandera_counts(schema, frame)
+    assert report.passed == (report.failures_by_check == {})
+    if report.passed:
+        assert report.frame.pandera.schema.columns["id"].unique  # the contract's schema, as pandera attaches it
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index(range(ROWS - 1, -1, -1)),  # unique, descending labels
+    pd.Index([f"r{i}" for i in range(ROWS)]),  # unique strings
+    pd.Index([i // 2 for i in range(ROWS)]),  # duplicated labels
+])
+def test_failed_rows_sample_the_first_failing_rows_in_frame_order(index):
+    n, m = [1] * ROWS, [1] * ROWS
+    for position in (ROWS - 1, 7, 900, 40_000):
+        n[position] = -1
+    for position in (3, 12, 2):  # pandera lists these after n's failures
+        m[position] = -1
+    frame = pd.DataFrame({"n": n, "m": m}, index=index)
+    schema = pa.DataFrameSchema({"n": pa.Column(int, pa.Check.ge(0)), "m": pa.Column(int, pa.Check.ge(0))})
+    report = Contract(schema, version="1.0.0").validate(frame)
+    expected = frame[(frame["n"] < 0) | (frame["m"] < 0)].head(5)
+    if not index.is_unique:  # a failing label also names its twin row
+        expected = frame[frame.index.isin(expected.index)].head(5)
+    assert [row["_index"] for row in report.failed_rows] == list(expected.index)
+
 class _Model(pa.DataFrameModel):
     id: int
 

@@ -211,3 +211,22 @@ def test_a_concurrent_vacuum_makes_the_commit_retry_and_say_so(store: PortStore,
     snapshot = store.publish("users.profiles", frame(4), version="1.0.0")
     assert snapshot.retried == 1 and snapshot.delta_version == 4  # after VACUUM START and VACUUM END
     assert store.read("users.profiles", 1)[1] == snapshot
+
+
+def test_only_repetitive_columns_are_dictionary_encoded_and_the_same_data_gives_the_same_file(store: PortStore):
+    import pyarrow.parquet as pq
+
+    rows = 100_000
+    data = pd.DataFrame({
+        "id": range(rows),  # unique
+        "score": [i / rows for i in range(rows)],  # unique
+        "country": pd.Categorical(["US", "FR"] * (rows // 2)),  # a pandas category: a dictionary already
+        "plan": ["free", "premium", "family", "student"] * (rows // 4),  # four values
+    })
+    first = store.publish("users.profiles", data, version="1.0.0")
+    columns = pq.ParquetFile(first.file_uris[0]).metadata.row_group(0)
+    encodings = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
+    assert {name for name, used in encodings.items() if "RLE_DICTIONARY" in used} == {"country", "plan"}
+    again = store.publish("users.profiles", data, version="1.0.0")
+    assert again.content_hash == first.content_hash
+    assert store.read("users.profiles", 1)[0].equals(data)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,54 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
+from store_faults import PORT, committed_runs, go, next_line, start_writer, stop
 from store_faults import frame as labelled
 
 from mesh_core import PortStore
 from mesh_core.errors import MeshError
 
-WRITER = Path(__file__).with_name("store_faults.py")
-PORT = "users.profiles"
-
-
-def start_writer(home: str, rows: int, label: str, *, loop: bool = False) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, str(WRITER), "writer", home, str(rows), label, *(["--loop"] if loop else [])],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert process.stdout.readline().strip() == "ready", process.stderr.read()
-    return process
-
-
-def go(process: subprocess.Popen) -> None:
-    process.stdin.write("go\n")
-    process.stdin.flush()
-
 
 def outcome(process: subprocess.Popen, timeout_s: float = 120) -> dict:
-    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
-    assert ready, f"no outcome from the writer within {timeout_s}s"
-    line = process.stdout.readline()
+    line = next_line(process, timeout_s)
+    assert line is not None, f"no outcome from the writer within {timeout_s}s"
     assert line, f"the writer crashed instead of reporting its outcome:\n{process.stderr.read()}"
     return json.loads(line)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.stdin.close()
-    try:
-        assert process.wait(timeout=60) == 0, process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def committed_runs(store: PortStore) -> dict[str, str]:
-    """Every run id the table's commits record, with its snapshot id."""
-    location = store.table_location(PORT, 1)
-    history = DeltaTable(location.uri, storage_options=location.options()).history()
-    recorded = [json.loads(commit["mesh"]) for commit in history if "mesh" in commit]
-    return {entry["run_id"]: entry["snapshot_id"] for entry in recorded}
 
 
 @contextmanager
@@ -106,8 +68,8 @@ def concurrent_pairs(store: PortStore, home: str, pairs: int, slow_rows: int) ->
                 go(fast)
                 outcomes += [outcome(slow), outcome(fast)]
     finally:
-        stop(slow)
-        stop(fast)
+        exits = {stop(slow), stop(fast)}
+    assert exits == {0}, slow.stderr.read() + fast.stderr.read()
     assert seen["errors"] == [] and seen["reads"] > 0
     published = {o["run_id"]: o["snapshot_id"] for o in outcomes if o["ok"]}
     lost = [o for o in outcomes if not o["ok"]]

@@ -7,9 +7,6 @@ call is patched. Commits use conditional writes (``AWS_CONDITIONAL_PUT=etag``).
 from __future__ import annotations
 
 import json
-import select
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import LOCATIONS, latest_materialization, location_defs, materialize
+from moto_s3 import s3_server
 from test_store_faults import concurrent_pairs, kill_writers
 from test_store_in_runs import GOOD, consumer, producer
 
@@ -28,35 +26,10 @@ SECRET = "s3cr3t-never-shown"
 BUCKET = "mesh"
 
 
-# moto's threaded server runs in a process of its own: deltalake holds the GIL while it
-# waits for S3, so a server thread in the test's own process could never answer.
-_SERVER = """
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print("%s:%d" % server.get_host_and_port(), flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([server.stdout], [], [], 120)
-        assert ready, "moto's S3 server did not start within 120s"
-        address = server.stdout.readline().strip()
-        assert address, "moto's S3 server failed to start"
+    with s3_server() as address:
         yield f"http://{address}"
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 @pytest.fixture
