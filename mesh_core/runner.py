@@ -4,6 +4,10 @@ Run by ``mesh run``, one subprocess per location::
 
     python -m mesh_core.runner --module users_domain.definitions --select users/profiles --out result.json
 
+Without ``--select`` it loads the location's definitions and then waits for the selection
+on one line of stdin, so ``mesh run`` can start it before its stage; an empty line or the
+end of stdin means there is nothing to run, and it exits without running.
+
 Runs are recorded in the Dagster instance at ``DAGSTER_HOME`` (so they show in the UI),
 or in a throwaway instance when it is not set.
 """
@@ -121,14 +125,18 @@ def _run_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 
 @click.command()
 @target_options
-@click.option("--select", required=True, help="Comma-separated asset keys such as users/profiles.")
+@click.option("--select", help="Comma-separated asset keys such as users/profiles; default: one line read from stdin.")
 @click.option("--tag", "tags", multiple=True, callback=_run_tags, help="A run tag KEY=VALUE; repeatable.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON result file.")
-def main(target: CodeTarget, select: str, tags: dict[str, str], out: Path) -> None:
+def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path) -> None:
     """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
     defs = load_location(target)
     if defs is None:
         sys.exit(2)
+    if select is None:
+        select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
+        if not select:
+            return
     keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
     with ExitStack() as stack:
         instance = stack.enter_context(

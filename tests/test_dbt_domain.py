@@ -23,6 +23,7 @@ from artists_domain.project import artists_dbt
 from conftest import REPO, latest_materialization, materialize
 from mesh_core import DefinitionError, Domain, InputPort, PortStore, PreviousMajor
 from mesh_core.dbt import DbtPort, dbt_ports, prepare
+from mesh_core.dbt.project import dbt_cli
 from meshkit import copy_mesh, edit, mesh
 
 SCHEMA_YML = REPO / "domains/artists/artists_dbt/models/marts/schema.yml"
@@ -228,3 +229,17 @@ def test_models_in_two_databases_are_a_definition_error(tmp_path: Path, monkeypa
     with pytest.raises(DefinitionError, match=r"span databases \['artists', 'elsewhere'\]") as raised:
         dbt_ports(Domain("artists", owner="team:artists"), project, ports={}, sources={})
     assert raised.value.file == str(project.manifest_path)
+
+
+def test_running_dbt_asks_no_dbt_version_subprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # dagster-dbt runs `dbt --version` (a second dbt start-up) before each command to learn
+    # the version; the dbt beside this interpreter is the dbt-core imported here.
+    import dagster_dbt.core.resource as resource
+
+    asked = []
+    run = resource.check_output
+    monkeypatch.setattr(resource, "check_output", lambda command, *a, **k: asked.append(command) or run(command, *a, **k))
+    invocation = dbt_cli(artists_dbt).cli(["parse", "--quiet"], target_path=tmp_path / "target")
+    assert invocation.wait().is_successful()
+    assert asked == []
+    assert (tmp_path / "target" / "manifest.json").exists()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 
 from mesh_core.store import PortStore
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 
 def prepare(project: DbtProject) -> None:
@@ -35,10 +41,22 @@ def dbt_cli(project: DbtProject, profiles_dir: Path | None = None) -> DbtCliReso
     environment is not activated (``.venv/bin/python``, a workspace ``executable_path``).
     """
     beside = Path(sys.executable).with_name("dbt")
-    executable = str(beside) if beside.exists() else "dbt"
-    return DbtCliResource(
-        project_dir=project, dbt_executable=executable, profiles_dir=str(profiles_dir) if profiles_dir else None
-    )
+    profiles = str(profiles_dir) if profiles_dir else None
+    if beside.exists() and DBT_PYTHON_VERSION is not None:
+        return _DbtBesideInterpreter(project_dir=project, dbt_executable=str(beside), profiles_dir=profiles)
+    return DbtCliResource(project_dir=project, dbt_executable="dbt", profiles_dir=profiles)
+
+
+class _DbtBesideInterpreter(DbtCliResource):
+    """The dbt of this interpreter's own environment, whose version is the dbt-core imported here.
+
+    dagster-dbt otherwise runs ``dbt --version`` before every command to learn it: a second
+    dbt start-up (about 1.6 s), which also asks the package index for the latest release.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return DBT_PYTHON_VERSION
 
 
 def write_profile(store: PortStore, database: Path, project: DbtProject) -> Path:

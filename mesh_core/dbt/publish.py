@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from mesh_core.errors import MeshError
 from mesh_core.expectations import expectations_at_publish
@@ -36,8 +37,12 @@ def build_and_publish(
     # One target folder per environment keeps dbt's partial parse across runs: the run-time
     # profile differs from the one the project was prepared with, so the project's own is stale.
     invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=database.parent / "target")
+    # dagster-dbt fetches column metadata on DuckDB only once dbt has exited (dbt holds the
+    # database until then), and waits for that by polling without sleeping, taking a core
+    # from dbt. Read dbt's events to the end here (blocking on its output), then fetch.
+    finished = list(invocation.stream())
     built, failed_tests = {}, set()
-    for event in invocation.stream().fetch_column_metadata():
+    for event in DbtEventIterator(iter(finished), invocation).fetch_column_metadata():
         if isinstance(event, dg.Output):
             key = context.asset_key_for_output(event.output_name)
         else:

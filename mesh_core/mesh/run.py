@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh.graph import MeshGraph
-from mesh_core.mesh.workspace import Location, run_in_location
+from mesh_core.mesh.workspace import Location, LocationProcess
 from mesh_core.settings import MeshSettings
 
 RUN_TIMEOUT_S = 3600
@@ -82,38 +82,106 @@ def run_mesh(
     }
     mesh_run = uuid.uuid4().hex[:12]
     environment = {"MESH_ENV": env or settings.env}
+    workers = max(1, os.cpu_count() or 1)
+    planned = list(dict.fromkeys((runs[port_id].stage, runs[port_id].location) for stage in stages for port_id in stage))
+
+    def start(job: tuple[int, str]) -> LocationProcess:
+        name = job[1]
+        return LocationProcess(
+            by_name[name], "mesh_core.runner", ["--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={name}"],
+            home=settings.home, env=environment, on_line=lambda line: on_activity(name, line),
+        )
+
     instance_ready = False  # once a location has published, its process has created the instance's storage
-    for number, stage in enumerate(stages, start=1):
-        ready, skipped = [], []
-        for port_id in stage:
-            blocked = sorted(
-                upstream for upstream in graph.graph.predecessors(port_id)
-                if upstream in runs and runs[upstream].status in ("failed", "skipped")
-            )
-            if blocked:
-                runs[port_id].status, runs[port_id].error = "skipped", f"upstream {', '.join(blocked)} not published"
-                skipped.append(runs[port_id])
-            else:
-                ready.append(runs[port_id])
-        on_stage(number, len(stages), ready)
-        for run in skipped:
-            on_port(run)
-        groups: dict[str, list[PortRun]] = {}
-        for run in ready:
-            groups.setdefault(run.location, []).append(run)
-        jobs = [
-            (by_name[name], group, graph, mesh_run, settings.home, environment, on_activity)
-            for name, group in groups.items()
-        ]
-        if len(jobs) > 1 and not instance_ready:
-            _prepare_instance()
-            instance_ready = True
-        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-            for finished in pool.map(lambda job: _run_location(*job), jobs):
-                for run in finished:
-                    on_port(run)
-                    instance_ready |= run.status == "published"
+    with _EarlyStarts(planned, start, ahead=workers) as early:
+        for number, stage in enumerate(stages, start=1):
+            ready, skipped = [], []
+            for port_id in stage:
+                blocked = sorted(
+                    upstream for upstream in graph.graph.predecessors(port_id)
+                    if upstream in runs and runs[upstream].status in ("failed", "skipped")
+                )
+                if blocked:
+                    runs[port_id].status, runs[port_id].error = "skipped", f"upstream {', '.join(blocked)} not published"
+                    skipped.append(runs[port_id])
+                else:
+                    ready.append(runs[port_id])
+            on_stage(number, len(stages), ready)
+            for run in skipped:
+                on_port(run)
+            groups: dict[str, list[PortRun]] = {}
+            for run in ready:
+                groups.setdefault(run.location, []).append(run)
+            for run in skipped:
+                if run.location not in groups:
+                    early.drop((number, run.location))
+            if len(groups) > 1 and not instance_ready:
+                _prepare_instance()
+                instance_ready = True
+
+            def job(name: str) -> list[PortRun]:
+                return _run_location(early.take((number, name)), groups[name], graph, mesh_run)
+
+            with ThreadPoolExecutor(max_workers=max(1, min(len(groups), workers))) as pool:
+                for finished in pool.map(job, groups):
+                    for run in finished:
+                        on_port(run)
+                        instance_ready |= run.status == "published"
     return [runs[port_id] for stage in stages for port_id in stage]
+
+
+class _EarlyStarts:
+    """Location processes started before their stage, so that their imports overlap earlier stages.
+
+    Jobs (stage, location) start in plan order, at most ``ahead`` of them waiting at a time.
+    A started process only imports its location, then waits for its selection; one that is
+    never taken is stopped on exit, so no process outlives the run.
+    """
+
+    def __init__(self, planned: list[tuple[int, str]], start: Callable[[tuple[int, str]], LocationProcess], *,
+                 ahead: int) -> None:
+        self.pending = list(planned)
+        self.start = start
+        self.ahead = ahead
+        self.waiting: dict[tuple[int, str], LocationProcess] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> _EarlyStarts:
+        with self.lock:
+            self._top_up()
+        return self
+
+    def take(self, job: tuple[int, str]) -> LocationProcess:
+        """The job's process, started now if it was not started early; the next jobs start in its place."""
+        with self.lock:
+            if job in self.pending:
+                self.pending.remove(job)
+                process = self.start(job)
+            else:
+                process = self.waiting.pop(job)
+            self._top_up()
+            return process
+
+    def drop(self, job: tuple[int, str]) -> None:
+        """A job left with nothing to run: never started, or stopped."""
+        with self.lock:
+            if job in self.pending:
+                self.pending.remove(job)
+            process = self.waiting.pop(job, None)
+        if process is not None:
+            process.stop()
+
+    def __exit__(self, *_: object) -> None:
+        with self.lock:
+            self.pending.clear()
+            leftover, self.waiting = list(self.waiting.values()), {}
+        for process in leftover:
+            process.stop()
+
+    def _top_up(self) -> None:
+        while self.pending and len(self.waiting) < self.ahead:
+            job = self.pending.pop(0)
+            self.waiting[job] = self.start(job)
 
 
 def _prepare_instance() -> None:
@@ -149,23 +217,12 @@ def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:
             )
 
 
-def _run_location(
-    location: Location,
-    group: list[PortRun],
-    graph: MeshGraph,
-    mesh_run: str,
-    home: Path,
-    environment: dict[str, str],
-    on_activity: Callable[[str, str], None],
-) -> list[PortRun]:
+def _run_location(process: LocationProcess, group: list[PortRun], graph: MeshGraph, mesh_run: str) -> list[PortRun]:
     keys = ",".join("/".join(graph.ports[run.port_id]["asset_key"]) for run in group)
-    outcome = run_in_location(
-        location, "mesh_core.runner",
-        ["--select", keys, "--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={location.name}"],
-        home=home, timeout_s=RUN_TIMEOUT_S, env=environment, on_line=lambda line: on_activity(location.name, line),
-    )
+    process.go(keys)
+    outcome = process.result(timeout_s=RUN_TIMEOUT_S)
     if isinstance(outcome, str):
-        _fail_abandoned_runs(mesh_run, location.name, outcome)
+        _fail_abandoned_runs(mesh_run, process.location.name, outcome)
         for run in group:
             run.status, run.error = "failed", outcome
         return group
@@ -178,4 +235,3 @@ def _run_location(
         run.checks = result.get("checks", {})
         run.error = result.get("error")
     return group
-

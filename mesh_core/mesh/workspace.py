@@ -70,56 +70,125 @@ def run_in_location(
     writes its JSON result to ``--out``. Returns that result, or a one-line error: the
     tool's last stderr line, a timeout, or a missing interpreter.
     """
-    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    environment.update(location_store_environment(environment.get("MESH_HOME"), home))
-    with tempfile.TemporaryDirectory(prefix="mesh-location-") as folder:
-        out = Path(folder) / "result.json"
-        command = [location.executable, "-m", tool, *location.target_args(), *args, "--out", str(out)]
-        try:
-            code, stderr = _follow(command, location.working_directory, environment, timeout_s, on_line)
-        except FileNotFoundError:
-            return f"executable_path {location.executable} does not exist"
-        except subprocess.TimeoutExpired:
-            return f"location {location.name} did not finish within {timeout_s}s"
-        if code != 0 or not out.exists():
-            lines = [line.strip() for line in stderr if line.strip()]
-            return lines[-1] if lines else f"exited with code {code}"
-        return json.loads(out.read_text())
+    process = LocationProcess(location, tool, args, home=home, env=env, on_line=on_line)
+    process.go()
+    return process.result(timeout_s)
 
 
-def _follow(
-    command: list[str], cwd: Path, env: dict[str, str], timeout_s: float, on_line: Callable[[str], None]
-) -> tuple[int, list[str]]:
-    """Run ``command``, handing each stdout and stderr line to ``on_line``; its exit code and stderr lines.
+class LocationProcess:
+    """``python -m <tool>`` in a location's interpreter, started ahead of the moment it is needed.
 
-    Raises:
-        subprocess.TimeoutExpired: after killing it, when it runs longer than ``timeout_s``.
+    It starts at once (so its imports run while the caller does other work), with the
+    environment that ``run_in_location`` describes. Lines it prints before ``go`` are held
+    and handed to ``on_line`` at ``go``, then each as it comes. ``go`` writes one line to its
+    stdin and closes it; ``stop`` closes stdin unwritten (a waiting tool reads end of file
+    and exits) and kills the process if it does not end within a grace period.
+
+    Example:
+        >>> early = LocationProcess(location, "mesh_core.runner", [...], home=home)  # doctest: +SKIP
+        >>> early.go("users/profiles"); early.result(timeout_s=3600)  # doctest: +SKIP
     """
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
-    )
-    stderr: list[str] = []
 
-    def read(stream: IO[str], keep: list[str] | None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        tool: str,
+        args: list[str],
+        *,
+        home: Path,
+        env: dict[str, str] | None = None,
+        on_line: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        environment.update(location_store_environment(environment.get("MESH_HOME"), home))
+        self.location = location
+        self._folder = tempfile.TemporaryDirectory(prefix="mesh-location-")
+        self._out = Path(self._folder.name) / "result.json"
+        command = [location.executable, "-m", tool, *location.target_args(), *args, "--out", str(self._out)]
+        self._on_line = on_line
+        self._held: list[str] | None = []  # lines printed before go
+        self._lock = threading.Lock()
+        self._stderr: list[str] = []
+        self._readers: list[threading.Thread] = []
+        try:
+            self._process: subprocess.Popen | None = subprocess.Popen(
+                command, cwd=location.working_directory, env=environment, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+            )
+        except FileNotFoundError:
+            self._process = None
+            return
+        self._readers = [threading.Thread(target=self._read, args=(self._process.stdout, None), daemon=True),
+                         threading.Thread(target=self._read, args=(self._process.stderr, self._stderr), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def go(self, line: str = "") -> None:
+        """Hand the waiting process its line of work; from now on its output reaches ``on_line`` as it comes."""
+        with self._lock:
+            for held in self._held or []:
+                self._on_line(held)
+            self._held = None
+        self._close_stdin(line)
+
+    def result(self, timeout_s: float) -> dict[str, Any] | str:
+        """Wait for the process: its JSON result, or a one-line error (see ``run_in_location``)."""
+        try:
+            if self._process is None:
+                return f"executable_path {self.location.executable} does not exist"
+            try:
+                self._process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+                return f"location {self.location.name} did not finish within {timeout_s}s"
+            finally:
+                self._join_readers()
+            if self._process.returncode != 0 or not self._out.exists():
+                lines = [line.strip() for line in self._stderr if line.strip()]
+                return lines[-1] if lines else f"exited with code {self._process.returncode}"
+            return json.loads(self._out.read_text())
+        finally:
+            self._folder.cleanup()
+
+    def stop(self, grace_s: float = 10) -> None:
+        """End a process that will not be needed: close its stdin, then kill it if it lingers."""
+        try:
+            if self._process is None:
+                return
+            self._close_stdin(None)
+            try:
+                self._process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._join_readers()
+        finally:
+            self._folder.cleanup()
+
+    def _read(self, stream: IO[str], keep: list[str] | None) -> None:
         for line in stream:
             if keep is not None:
                 keep.append(line)
-            on_line(line.rstrip("\n"))
+            with self._lock:
+                if self._held is not None:
+                    self._held.append(line.rstrip("\n"))
+                    continue
+            self._on_line(line.rstrip("\n"))
 
-    readers = [threading.Thread(target=read, args=(process.stdout, None), daemon=True),
-               threading.Thread(target=read, args=(process.stderr, stderr), daemon=True)]
-    for reader in readers:
-        reader.start()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
-    finally:
-        for reader in readers:
+    def _close_stdin(self, line: str | None) -> None:
+        if self._process is None or self._process.stdin is None or self._process.stdin.closed:
+            return
+        try:
+            if line is not None:
+                self._process.stdin.write(line + "\n")
+            self._process.stdin.close()
+        except OSError:  # it has already ended (a failed import); result() tells why
+            pass
+
+    def _join_readers(self) -> None:
+        for reader in self._readers:
             reader.join(timeout=_READER_GRACE_S)
-    return process.returncode, stderr
 
 
 def load_workspace(path: str | Path) -> list[Location]:
