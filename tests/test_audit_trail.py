@@ -125,7 +125,8 @@ from mesh_core.access import ReadPolicy
 store = PortStore.from_env()
 policy = ReadPolicy("users", "restricted", consumers=("podcasts",), pii=("email",))
 frame = pd.DataFrame({"user_id": range(50), "email": [f"u{i}@example.com" for i in range(50)]})
-store.publish("users.profiles", frame, version="1.0.0", policy=policy)
+if sys.argv[1] == "users":
+    store.publish("users.profiles", frame, version="1.0.0", policy=policy)
 print("ready", flush=True)
 reader = store.as_reader(sys.argv[1])
 while True:
