@@ -89,7 +89,13 @@ def read_section(quick: bool) -> tuple[str, float]:
         f"same file with `pd.read_parquet`. The cases alternate within each of {repeats} repetitions. Masking "
         "hashes each distinct value once (HMAC-SHA256 through `hashlib`, the key's pads hashed once, over the Arrow dictionary), so its cost follows "
         "the column's distinct values, not its rows: the second table, a PII column unique per row, is the worst "
-        f"case. Aim: the uncleared read of the repeated column ≤ {READ_AIM}×."
+        f"case. Aim: the uncleared read of the repeated column ≤ {READ_AIM}×. Profile of one masked read of the "
+        "repeated column (2,000,000 rows, 100,000 distinct emails, load average 18 on 2 cores, seconds): reading "
+        "and verifying the files 1.41, `to_pandas` 1.31; masking added `dictionary_encode` of the column 2.48, "
+        "the 100,000 HMACs 0.34, and `take` building the 2,000,000 masked strings 1.95. So the HMACs are not the "
+        "cost: re-encoding the column and materializing a new 64-character string per row are, and no read-time "
+        "masking that keeps the column a plain string column avoids them. Meeting the aim needs the masked column "
+        "computed once per publish (a masked copy the store serves to uncleared readers); not done."
     )
     return "\n".join([notes, *lines]), worst
 

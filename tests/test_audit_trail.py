@@ -125,7 +125,8 @@ from mesh_core.access import ReadPolicy
 store = PortStore.from_env()
 policy = ReadPolicy("users", "restricted", consumers=("podcasts",), pii=("email",))
 frame = pd.DataFrame({"user_id": range(50), "email": [f"u{i}@example.com" for i in range(50)]})
-store.publish("users.profiles", frame, version="1.0.0", policy=policy)
+if sys.argv[1] == "users":
+    store.publish("users.profiles", frame, version="1.0.0", policy=policy)
 print("ready", flush=True)
 reader = store.as_reader(sys.argv[1])
 while True:
@@ -157,3 +158,29 @@ def test_a_publisher_and_a_reader_killed_mid_write_leave_the_trail_and_the_port_
         assert sum(not _parses(line) for line in lines) <= 1, segment
     frame, _ = PortStore.from_env(reader="podcasts").read("users.profiles", 1)
     assert len(frame) == 50
+
+
+def test_mesh_audit_filters_and_prints_text_or_json(mesh_home: Path):
+    from click.testing import CliRunner
+
+    from mesh_core.mesh.cli import main
+
+    settings = MeshSettings.from_env()
+    append_audit(settings, record("podcasts"))
+    append_audit(settings, record("artists", decision="refused", detail="not a consumer", at=NOON + timedelta(hours=2)))
+
+    def mesh(*args: str):
+        return CliRunner().invoke(main, ["audit", *args], catch_exceptions=False)
+
+    text = mesh().output.splitlines()
+    assert len(text) == 2 and text[0].startswith("2026-12-01T12:00:00+00:00 read    allowed podcasts users.profiles v1@3")
+    assert "refused artists users.profiles v1@3 [access:restricted] run run-1: not a consumer" in text[1]
+    records = json.loads(mesh("--reader", "artists", "--format", "json").output)
+    assert [(r["reader"], r["decision"], r["snapshot"], r["time"]) for r in records] == [
+        ("artists", "refused", 3, "2026-12-01T14:00:00+00:00")
+    ]
+    assert json.loads(mesh("--since", "2026-12-01T13:00:00", "--port", "users.profiles", "--format", "json").output)[0][
+        "reader"] == "artists"
+    assert mesh("--port", "podcasts.plays").output == "no audit records\n"
+    bad = CliRunner().invoke(main, ["audit", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "--since" in bad.output

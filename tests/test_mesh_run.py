@@ -9,6 +9,7 @@ import dagster as dg
 
 from conftest import REPO
 from mesh_core import PortStore
+from mesh_core.audit_trail import query_audit
 from meshkit import break_plays_contract, copy_mesh, mesh
 
 
@@ -32,6 +33,10 @@ def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, st
         assert len(runs) == 3, "each location starts once: users, then podcasts, then artists"
         assert len({run.tags["mesh/run"] for run in runs}) == 1
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    trail = query_audit(store.location, port="users.profiles")  # each location read as its own domain
+    reads = trail[trail["action"] == "read"]
+    assert set(zip(reads["reader"], reads["decision"])) == {("podcasts", "allowed"), ("artists", "masked")}
+    assert set(trail["run_id"]) <= {run.run_id for run in runs}
 
 
 def test_a_contract_failure_skips_downstream_and_spares_independent_branches(dagster_home: Path, tmp_path: Path, store: PortStore):
