@@ -1,4 +1,4 @@
-"""Who may consume a port, and in what form: the one access rule, free of heavy imports so the ``mesh`` command can use it."""
+"""Who may consume a port, and in what form: the one access rule, free of heavy imports for the ``mesh`` command."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def decide(reader: str | None, port_id: str, policy: ReadPolicy | None) -> Decis
         allowed = may_consume(reader, producer=policy.producer, access=policy.access, consumers=policy.consumers)
     if not allowed:
         who = "an anonymous reader" if reader is None else f"domain {reader}"
-        allowed_list = f" (its consumers: {', '.join(policy.consumers) or 'none'})" if policy.access == "restricted" else ""
+        listed = ", ".join(policy.consumers) or "none"
+        allowed_list = f" (its consumers: {listed})" if policy.access == "restricted" else ""
         hint = "; name the reading domain (PortStore(..., reader=...))" if reader is None else ""
         return Decision(
             "refused", rule,

@@ -33,7 +33,7 @@ class MeshStore(dg.ConfigurableResource):
     pii_key: str | None = None
 
     def store(self, reader: str | None = None, run_id: str | None = None) -> PortStore:
-        """The configured ``PortStore``, read as domain ``reader``; verification and object-store options come from the environment."""
+        """The configured ``PortStore``, read as domain ``reader``; other options come from the environment."""
         settings = MeshSettings.from_env()
         return PortStore(
             self.home if self.home is not None else settings.store_uri,

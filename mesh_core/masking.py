@@ -4,19 +4,20 @@ A masked string is the hex HMAC-SHA256 of its UTF-8 bytes; a masked integer is t
 8 bytes of the HMAC of its decimal text, as a non-negative 63-bit integer. Both are
 deterministic under one key, so joins on masked keys still work, and cannot be reversed
 without the key. Every other type is masked to null (a hash cannot keep its dtype).
-Nulls stay null. The same SQL expression masks frames read through ``PortStore``, the
-DuckDB catalog's views and a dbt domain's sources, so all agree.
+Nulls stay null. Frames read through ``PortStore`` are masked in Arrow, hashing each
+distinct value once (``mask_table``); the DuckDB catalog's views and a dbt domain's
+sources use the same function as SQL (``mask_sql``); the tests hold the two to agree.
 
 Example:
     >>> import pyarrow as pa
     >>> mask_table(pa.table({"email": ["a@b.c"]}), ["email"], b"key").column("email")[0].as_py()[:16]
-    'f2b3ad5c8ab5e4b7'
+    '39ae49c50426b2bd'
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mesh_core.errors import MeshError
@@ -83,32 +84,61 @@ def mask_sql(column: str, arrow_type: pa.DataType, ipad: str = "$ipad", opad: st
 
 
 def mask_table(table: pa.Table, columns: Sequence[str], key: bytes) -> pa.Table:
-    """``table`` with each of ``columns`` (that it has) masked under ``key``; other columns untouched."""
-    import duckdb
+    """``table`` with each of ``columns`` (that it has) masked under ``key``; other columns untouched.
 
-    present = [name for name in columns if name in table.column_names]
-    if not present:
-        return table
-    connection = duckdb.connect()
-    try:
-        masked = mask_relation(connection, table, present, key)
-    finally:
-        connection.close()
-    for name in present:
-        index = table.column_names.index(name)
-        table = table.set_column(index, table.field(index).with_type(masked.schema.field(name).type),
-                                 masked.column(name))
+    Each distinct value is hashed once (a column is dictionary-encoded first), so a PII
+    column repeated across rows, such as a user's email on each of their plays, costs
+    one HMAC per user, not per row.
+    """
+    for name in columns:
+        if name in table.column_names:
+            index = table.column_names.index(name)
+            masked = mask_array(table.column(index).combine_chunks(), key)
+            table = table.set_column(index, table.field(index).with_type(masked.type), masked)
     return table
 
 
-def mask_relation(connection: duckdb.DuckDBPyConnection, table: pa.Table, columns: Sequence[str], key: bytes) -> pa.Table:
-    """The masked ``columns`` of ``table`` alone, computed on ``connection``."""
-    connection.register("_mesh_unmasked", table)
-    select = ", ".join(f"{mask_sql(quote(name), table.schema.field(name).type)} AS {quote(name)}" for name in columns)
-    try:
-        return connection.sql(f"SELECT {select} FROM _mesh_unmasked", params=pads(key)).to_arrow_table()
-    finally:
-        connection.unregister("_mesh_unmasked")
+def mask_array(array: pa.Array, key: bytes) -> pa.Array:
+    """``array`` masked under ``key``: strings and binaries to their hex HMAC, integers to a 63-bit one, else nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if isinstance(array, pa.DictionaryArray):
+        array, kind = array.dictionary_decode(), kind.value_type
+    textual = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    if not (textual or binary or pa.types.is_integer(kind)):
+        return pa.nulls(len(array), kind)
+    encoded = pc.dictionary_encode(array)
+    values = encoded.dictionary.to_pylist()
+    digest = _hmac(key)
+    if textual:
+        digests = pa.array([digest(value.encode()).hex() for value in values], kind)
+    elif binary:
+        digests = pa.array([digest(value).hex().encode() for value in values], kind)
+    else:
+        digests = pa.array(
+            [int.from_bytes(digest(str(value).encode())[:8], "big") & _LOW_63_BITS for value in values], pa.int64()
+        )
+    return digests.take(encoded.indices)
+
+
+def _hmac(key: bytes) -> Callable[[bytes], bytes]:
+    """HMAC-SHA256 under ``key`` (RFC 2104), its pads hashed once: two SHA-256 states copied per message."""
+    import hashlib
+
+    padded = pads(key)
+    inner, outer = hashlib.sha256(padded["ipad"]), hashlib.sha256(padded["opad"])
+
+    def digest(message: bytes) -> bytes:
+        first = inner.copy()
+        first.update(message)
+        second = outer.copy()
+        second.update(first.digest())
+        return second.digest()
+
+    return digest
 
 
 def masked_select(schema: pa.Schema, columns: Sequence[str], ipad: str = "$ipad", opad: str = "$opad") -> str:

@@ -77,11 +77,11 @@ def connection_snippet(port_id: str, major: int, env: str) -> dg.MarkdownMetadat
     domain, port = port_id.split(".")
     return dg.MetadataValue.md(
         "Python:\n\n```python\nfrom mesh_core import PortStore\n\n"
-        f'frame, snapshot = PortStore.from_env().read("{port_id}", major={major})\n```\n\n'
+        f'frame, snapshot = PortStore.from_env(reader="<your domain>").read("{port_id}", major={major})\n```\n\n'
         f"SQL (DuckDB), views over the current snapshots as the connection opens:\n\n```python\n"
         f"from mesh_core.sql import connect\n\n"
-        f'connect().sql(\'SELECT * FROM "{domain}"."{port}_v{major}"\')\n```\n\n'
-        f"or `MESH_ENV={env} mesh sql 'SELECT * FROM \"{domain}\".\"{port}_v{major}\"'`\n"
+        f'connect(reader="<your domain>").sql(\'SELECT * FROM "{domain}"."{port}_v{major}"\')\n```\n\n'
+        f"or `MESH_ENV={env} mesh sql --reader <your domain> 'SELECT * FROM \"{domain}\".\"{port}_v{major}\"'`\n"
     )
 
 

@@ -170,7 +170,11 @@ class PortStore:
 
     @classmethod
     def from_env(cls, reader: str | None = None) -> PortStore:
-        """The store named by ``MESH_HOME``, ``MESH_ENV``, ``MESH_VERIFY``, ``MESH_PII_KEY`` and ``AWS_*``, read as ``reader``."""
+        """The store named by ``MESH_HOME`` and ``MESH_ENV`` (and ``MESH_VERIFY``, ``MESH_PII_KEY``, ``AWS_*``).
+
+        Args:
+            reader: The domain that reads; ``None`` is anonymous (public ports only).
+        """
         settings = MeshSettings.from_env()
         return cls(
             settings.store_uri or settings.home, settings.env, workdir=settings.home,
@@ -292,7 +296,8 @@ class PortStore:
         """
         snapshot = self.current(port_id, major) if snapshot_id is None else self.snapshot(port_id, major, snapshot_id)
         decision = self.admit(snapshot)
-        return self.admitted_frame(snapshot, decision.masked), replace(snapshot, verified=self.verify, masked=decision.masked)
+        frame = self.admitted_frame(snapshot, decision.masked)
+        return frame, replace(snapshot, verified=self.verify, masked=decision.masked)
 
     def frame(self, snapshot: Snapshot) -> pd.DataFrame:
         """The data of ``snapshot`` as the store's reader may see it, its files checked unless verification is off.

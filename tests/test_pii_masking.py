@@ -119,3 +119,29 @@ def test_consumers_with_clearances_make_the_read_policy():
     assert listed.read_policy().pii_cleared == ()
     with pytest.raises(MeshError, match="Clearance"):
         Contract(schema, "1.0.0", access="restricted", consumers={"podcasts": True})
+
+
+def test_a_dagster_run_masks_an_uncleared_input_with_the_key_read_through_envvar(store, instance, monkeypatch):
+    import dagster as dg
+    from conftest import materialize
+
+    from mesh_core import Domain, InputPort
+
+    monkeypatch.setenv("MESH_PII_KEY", KEY)
+    store.publish("users.profiles", PROFILES, version="1.0.0",
+                  policy=ReadPolicy("users", "restricted", consumers=("mailers",), pii=("email",)))
+    mailers = Domain("mailers", owner="team:mailers")
+
+    @mailers.output_port(contract=pa.DataFrameSchema({"user_id": pa.Column(int), "email": pa.Column(str, nullable=True)}),
+                         version="1.0.0", inputs={"profiles": InputPort("users.profiles", version="1")})
+    def contacts(profiles: pd.DataFrame) -> pd.DataFrame:
+        return profiles
+
+    defs = mailers.definitions()
+    assert defs.resources["mesh_store"].pii_key == dg.EnvVar("MESH_PII_KEY")  # never the secret itself
+    result = materialize(defs, instance)
+    published = store.as_reader("mailers").read("mailers.contacts", 1)[0]
+    assert published["email"].tolist()[:2] == [hex_hmac(KEY, "ann@a.org"), hex_hmac(KEY, "bob@b.org")]
+    inputs = instance.get_latest_materialization_event(dg.AssetKey(["mailers", "contacts"]))
+    assert inputs.asset_materialization.metadata["mesh/inputs"].value["users.profiles"]["masked"] == ["email"]
+    assert KEY not in str(inputs) and result.success

@@ -92,8 +92,8 @@ def test_restricted_port_has_pii_freshness_and_connection_snippet():
     assert node.metadata["mesh/pii_columns"] == ["email"]
     assert node.freshness_policy is not None
     snippet = node.metadata["mesh/connect"].value
-    assert 'PortStore.from_env().read("users.profiles", major=1)' in snippet
-    assert """connect().sql('SELECT * FROM "users"."profiles_v1"')""" in snippet
+    assert 'PortStore.from_env(reader="<your domain>").read("users.profiles", major=1)' in snippet
+    assert """connect(reader="<your domain>").sql('SELECT * FROM "users"."profiles_v1"')""" in snippet
     assert node.metadata["mesh/link/dagster"].value == "http://127.0.0.1:3000/assets/users/profiles"
 
 

@@ -1,0 +1,38 @@
+"""Access, masking and the audit trail on the object store (moto's S3 server on loopback)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from test_store_s3 import s3_endpoint, s3_home  # noqa: F401 - fixtures
+from test_store_s3 import objects
+
+from mesh_core import MeshError, PortStore
+from mesh_core.access import ReadPolicy
+from mesh_core.audit_trail import read_audit
+from mesh_core.settings import MeshSettings
+
+POLICY = ReadPolicy("users", "restricted", consumers=("podcasts", "artists"), pii_cleared=("podcasts",), pii=("email",))
+PROFILES = pd.DataFrame({"user_id": [1, 2], "email": ["ann@example.com", "bob@example.com"]})
+
+
+def test_reads_are_checked_masked_and_audited_one_object_per_record_on_s3(s3_home, s3_endpoint, monkeypatch):
+    store = PortStore.from_env()
+    store.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    with pytest.raises(MeshError, match="MESH_PII_KEY is not set"):  # no dev key off the local disk
+        PortStore.from_env(reader="artists").read("users.profiles", 1)
+    monkeypatch.setenv("MESH_PII_KEY", "s3-test-key")
+    masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    assert not set(masked["email"]) & set(PROFILES["email"])
+    with pytest.raises(MeshError, match="domain labels may not read users.profiles"):
+        PortStore.from_env(reader="labels").read("users.profiles", 1)
+
+    trail = read_audit(MeshSettings.from_env())
+    assert list(zip(trail["reader"], trail["action"], trail["decision"])) == [
+        ("users", "publish", "allowed"), ("artists", "read", "masked"), ("labels", "read", "refused")
+    ]
+    prefix = f"{s3_home[len('s3://mesh/'):]}/dev/_audit/"
+    keys = sorted(key[len(prefix):] for key in objects(s3_endpoint, prefix))
+    assert [key.split("/")[0] for key in keys] == ["artists", "labels", "users"]
+    assert all(key.endswith(".json") and len(key.split("/")) == 3 for key in keys)  # <domain>/<day>/<record>.json
+    assert read_audit(MeshSettings.from_env(), reader="labels")["port"].tolist() == ["users.profiles"]
