@@ -60,7 +60,7 @@ def _duplicate_key(root: Path) -> None:
 
 
 def _access(root: Path) -> None:
-    edit(root / USERS_PORTS, 'consumers=["podcasts", "artists"]', 'consumers=["podcasts"]')
+    edit(root / USERS_PORTS, ', "artists": Clearance(pii=False)}', '}')
 
 
 def _incompatible_expectations(root: Path) -> None:

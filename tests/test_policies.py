@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from pathlib import Path
 
 import pandera.pandas as pa
@@ -112,7 +113,7 @@ def test_a_waiver_silences_only_the_policy_it_names(defaults):
 
 def test_a_waiver_of_an_unknown_policy_is_an_error_in_validate(defaults):
     graph = graph_of(port(waivers={"sla-requried": "typo"}))
-    problems = validate(graph, today=__import__("datetime").date(2026, 1, 1), policies=defaults)
+    problems = validate(graph, today=date(2026, 1, 1), policies=defaults)
     assert [(p.severity, p.port, p.file) for p in problems] == [("error", "shop.orders", FILE)]
     assert problems[0].message.startswith("waives unknown policy 'sla-requried'; policies: description-required, ")
 

@@ -9,7 +9,6 @@ point names a ``Policy`` or an iterable of them).
 from __future__ import annotations
 
 import importlib.util
-import sys
 import traceback
 from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
@@ -105,7 +104,7 @@ def check_policies(graph: MeshGraph, policies: list[LoadedPolicy]) -> list[Findi
     Raises:
         MeshError: naming the policy, its source and the port, when a policy's check crashes.
     """
-    findings = [_waiver_finding(waiver, policies) for waiver in waivers(graph, policies)]
+    findings = [found for waiver in waivers(graph, policies) if (found := _waiver_finding(waiver, policies))]
     for port_id, port in sorted(graph.ports.items()):
         waived = port.get("waivers") or {}
         for item in policies:
@@ -124,7 +123,7 @@ def check_policies(graph: MeshGraph, policies: list[LoadedPolicy]) -> list[Findi
                         f"policy {item.policy.name}: {violation}", port.get("file"))
                 for violation in violations
             ]
-    return [finding for finding in findings if finding is not None]
+    return findings
 
 
 def _waiver_finding(waiver: Waiver, policies: list[LoadedPolicy]) -> Finding | None:
@@ -140,7 +139,6 @@ def _waiver_finding(waiver: Waiver, policies: list[LoadedPolicy]) -> Finding | N
 def _from_file(file: Path) -> list[Policy]:
     spec = importlib.util.spec_from_file_location("mesh_policies", file)
     module = importlib.util.module_from_spec(spec)
-    sys.modules.pop("mesh_policies", None)
     try:
         spec.loader.exec_module(module)
     except Exception as error:  # noqa: BLE001 - any failure of the user's file is reported, naming it
