@@ -65,6 +65,7 @@ def run(quick: bool) -> str:
         os.environ.update(MESH_HOME=str(home), MESH_ENV="dev")
         try:
             settings = MeshSettings.from_env(workspace_root=ROOT)
+            create_kitchen(settings, "warm", "dev", ROOT / "dagster.yaml")  # the first call pays for imports
             timings = []
             for number in range(creates):
                 started = time.perf_counter()
@@ -77,6 +78,7 @@ def run(quick: bool) -> str:
         cli_create = _mesh("kitchen", "create", "try", env=env)
         run_s = _mesh("kitchen", "run", "try", "--select", "podcasts", env=env)
         written = _tables(home / "try")
+        not_rebuilt = _tables(home / "try" / "users") + _tables(home / "try" / "artists" / "roster")
         working = _size(home / "try", skip=("_dagster",)) - written
         instance = _size(home / "try" / "_dagster")
     median = statistics.median(timings)
@@ -88,13 +90,14 @@ def run(quick: bool) -> str:
         "",
         "| Measure | Value |",
         "|---|---|",
-        f"| create a kitchen, in-process (median of {creates}) | {median * 1000:.1f} ms "
+        f"| create a kitchen, in-process (median of {creates}, after a warm-up) | {median * 1000:.1f} ms "
         f"({min(timings) * 1000:.1f}–{max(timings) * 1000:.1f}) |",
         f"| `mesh kitchen create`, whole process | {cli_create:.2f} s |",
         f"| bytes in the store after create (metadata only) | {created_bytes:,} |",
         f"| parent (dev) size: its tables | {parent:,} bytes |",
         f"| the rebuilt ports' tables in dev | {rebuilt_in_dev:,} bytes |",
         f"| bytes written by the kitchen run: its tables | {written:,} ({written / parent:.1%} of the parent) |",
+        f"| of which for the ports it did not rebuild (users, artists.roster) | {not_rebuilt:,} |",
         f"| the kitchen run's local working files (dbt database) | {working:,} bytes |",
         f"| the kitchen run's Dagster instance (DAGSTER_HOME) | {instance:,} bytes |",
         f"| `mesh kitchen run --select podcasts`, whole process | {run_s:.1f} s |",
