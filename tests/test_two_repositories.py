@@ -164,6 +164,9 @@ def test_two_repositories_share_one_mesh_through_the_registry_and_a_code_server(
     producer, consumer = two_repositories(tmp_path, str(tmp_path / "store"))
 
     prove_the_mesh_spans_both(producer, consumer)
+    staged = consumer.run("register", "--env", "staging", "--format", "json")
+    assert staged.code == 0, staged.stderr
+    assert [e["file"] for e in staged.json()["registered"]] == [str(tmp_path / "store/staging/_registry/podcasts.json")]
 
     port = free_port()
     server = subprocess.Popen(

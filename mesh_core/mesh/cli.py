@@ -1,4 +1,4 @@
-"""The ``mesh`` command: graph, validate, plan, impact, run, diff and publish across every location.
+"""The ``mesh`` command: graph, validate, plan, impact, run, diff, publish and register across every location.
 
 Exit codes: 0 ok, 1 problems found, 2 usage or load error.
 """
