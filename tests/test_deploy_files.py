@@ -8,6 +8,7 @@ dagster.postgres.yaml itself runs against a PostgreSQL cluster in test_postgres_
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -104,10 +105,12 @@ def test_each_deployment_s_code_server_args_serve_its_location(tmp_path: Path, m
     try:
         for name, deployment in _deployments().items():
             port = _free_port()
+            home = tmp_path / name  # each pod has its own DAGSTER_HOME
+            home.mkdir()
             log = (tmp_path / f"{name}.log").open("w")
             servers[name] = (port, subprocess.Popen(
                 [dagster, "code-server", "start", "-h", "127.0.0.1", "-p", str(port), *deployment["codeServerArgs"]],
-                cwd=tmp_path, env={**os.environ, "DAGSTER_HOME": str(tmp_path)}, stdout=log, stderr=subprocess.STDOUT,
+                cwd=home, env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             ))
         deadline = time.monotonic() + SERVER_START_S
@@ -116,10 +119,14 @@ def test_each_deployment_s_code_server_args_serve_its_location(tmp_path: Path, m
             while True:
                 assert process.poll() is None, (tmp_path / f"{name}.log").read_text()[-3000:]
                 try:
-                    if client.ping("mesh") and client.list_repositories().repository_code_pointer_dict:
-                        break
+                    served = json.loads(client.list_repositories())
                 except Exception:  # noqa: BLE001 - not serving yet
-                    pass
+                    served = None
+                if served:
+                    assert served["__class__"] == "ListRepositoriesResponse", served
+                    pointer = served["repository_code_pointer_dict"]["__repository__"]
+                    assert pointer["module"] == _option(_deployments()[name]["codeServerArgs"], "--module-name")
+                    break
                 assert time.monotonic() < deadline, f"{name}'s code server did not serve within {SERVER_START_S}s"
                 time.sleep(1)
             health = subprocess.run(
