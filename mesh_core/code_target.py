@@ -61,8 +61,10 @@ def target_options(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError("--attribute does not apply to --autoload-defs-module", ctx)
         return CodeTarget(kind, name, value)
 
+    # The kind options are eager, so they are parsed before --attribute, whose callback folds
+    # them (taken out of ctx.params) into the one ``target`` argument.
     for kind, flag in reversed(TARGET_OPTIONS.items()):
-        command = click.option(flag, kind, is_eager=True, expose_value=True, help=f"A {kind} entry's code.")(command)
+        command = click.option(flag, kind, is_eager=True, help=f"A {kind} entry's code.")(command)
     return click.option(
         "--attribute", "target", callback=combine, help="The Definitions object in the module or file, if it holds several."
     )(command)

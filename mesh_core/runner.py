@@ -25,6 +25,8 @@ import click
 import dagster as dg
 
 from mesh_core.code_target import CodeTarget, target_options
+from mesh_core.dagster_instance import open_instance
+from mesh_core.errors import MeshError
 from mesh_core.manifest import load_location
 from mesh_core.step_errors import describe_step_failure
 
@@ -139,9 +141,13 @@ def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path
             return
     keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
     with ExitStack() as stack:
-        instance = stack.enter_context(
-            dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        )
+        try:
+            instance = stack.enter_context(
+                open_instance() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+            )
+        except MeshError as error:
+            print(error, file=sys.stderr)
+            sys.exit(2)
         outcome = run_ports(defs, keys, instance, tags)
     out.write_text(json.dumps(outcome, indent=1))
 

@@ -166,3 +166,95 @@ def latest_materialization(instance: dg.DagsterInstance, key: str) -> dg.AssetMa
     event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
     assert event is not None, f"{key} was never materialized"
     return event.asset_materialization
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """A PostgreSQL cluster started for the tests: loopback only, password authentication."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def create_database(self) -> str:
+        """A new, empty database of this cluster; returns its name."""
+        import uuid
+
+        import psycopg2
+
+        name = f"mesh_{uuid.uuid4().hex[:12]}"
+        connection = psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname="postgres"
+        )
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            connection.close()
+        return name
+
+
+PG_BIN = Path(os.environ.get("MESH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """Debian's PostgreSQL (``initdb``, ``pg_ctl``) in a temporary folder on 127.0.0.1 and a free port.
+
+    PostgreSQL refuses to run as root, so under root the cluster runs as Debian's ``postgres``
+    user. The fixture stops exactly this cluster (``pg_ctl stop -D`` its own folder).
+    """
+    import socket
+    import tempfile
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} (apt-get install postgresql)")
+    user = {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
+    folder = Path(tempfile.mkdtemp(prefix="mesh-pg-"))
+    if user:
+        shutil.chown(folder, "postgres", "postgres")
+    (folder / "password").write_text("mesh-test-secret\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+    subprocess.run(
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "mesh", "--auth=scram-sha-256",
+         f"--pwfile={folder / 'password'}", "--no-sync"],
+        check=True, capture_output=True, timeout=PG_TIMEOUT_S, **user,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' -c fsync=off"
+    subprocess.run(
+        [str(PG_BIN / "pg_ctl"), "start", "-D", str(data), "-w", "-t", str(PG_TIMEOUT_S), "-o", options,
+         "-l", str(folder / "server.log")],
+        check=True, capture_output=True, timeout=PG_TIMEOUT_S + 10, **user,
+    )
+    try:
+        yield PostgresCluster("127.0.0.1", port, "mesh", "mesh-test-secret")
+    finally:
+        subprocess.run(
+            [str(PG_BIN / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w", "-t", str(PG_TIMEOUT_S)],
+            capture_output=True, timeout=PG_TIMEOUT_S + 10, **user,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_home(postgres: PostgresCluster, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A DAGSTER_HOME whose dagster.yaml is the repository's dagster.postgres.yaml, on a fresh database,
+    and the ``DAGSTER_PG_*`` variables it reads."""
+    home = tmp_path / "dagster_pg"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.postgres.yaml", home / "dagster.yaml")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": postgres.host,
+        "DAGSTER_PG_PORT": str(postgres.port),
+        "DAGSTER_PG_USERNAME": postgres.user,
+        "DAGSTER_PG_PASSWORD": postgres.password,
+        "DAGSTER_PG_DB": postgres.create_database(),
+    }
+    return home, env

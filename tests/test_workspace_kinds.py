@@ -236,3 +236,20 @@ def test_a_file_without_definitions_fails_to_load_naming_its_location(kinds_mesh
     assert result.code == 2
     assert 'empty.py: DagsterInvariantViolationError: No Definitions, RepositoryDefinition, Job' in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ([], "give exactly one of --module, --package, --python-file, --autoload-defs-module"),
+        (["--module", "a", "--python-file", "b.py"], "give exactly one of"),
+        (["--autoload-defs-module", "a", "--attribute", "defs"], "--attribute does not apply to --autoload-defs-module"),
+    ],
+)
+def test_the_location_tools_take_exactly_one_entry_kind(options: list[str], message: str, tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mesh_core.manifest", "--location", "x", *options, "--out", str(tmp_path / "m.json")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "m.json").exists()

@@ -86,11 +86,10 @@ def _instance_statuses(mesh: Mesh, now) -> list | None:
 
     if not os.environ.get("DAGSTER_HOME"):
         return None
-    import dagster as dg
-
+    from mesh_core.dagster_instance import open_instance
     from mesh_core.mesh.status import product_statuses
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         return product_statuses(mesh.graph, instance, now, mesh.sources.entries if mesh.sources else None)
 
 

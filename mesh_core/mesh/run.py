@@ -190,9 +190,9 @@ def _prepare_instance() -> None:
     Concurrent first opens of a fresh SQLite instance race on its schema migrations.
     """
     if os.environ.get("DAGSTER_HOME"):
-        import dagster as dg
+        from mesh_core.dagster_instance import open_instance
 
-        with dg.DagsterInstance.get():
+        with open_instance():
             pass
 
 
@@ -206,8 +206,10 @@ def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:
         return  # the runner used a throwaway instance
     import dagster as dg
 
+    from mesh_core.dagster_instance import open_instance
+
     in_progress = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         records = instance.get_run_records(
             dg.RunsFilter(tags={"mesh/run": mesh_run, "mesh/location": location}, statuses=in_progress)
         )

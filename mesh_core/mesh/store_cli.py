@@ -30,12 +30,11 @@ def gc(dry_run: bool, grace_hours: int, fmt: str) -> None:
     """
     if not os.environ.get("DAGSTER_HOME"):
         raise click.UsageError("set DAGSTER_HOME: gc keeps every snapshot a consumer materialization there names")
-    import dagster as dg
-
+    from mesh_core.dagster_instance import open_instance
     from mesh_core.mesh.store_gc import collect, pinned_versions
     from mesh_core.store import PortStore
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         pinned = pinned_versions(instance)
     results = collect(PortStore.from_env(), pinned, dry_run=dry_run, grace_hours=grace_hours)
     removed = sum(len(result.removed) for result in results)
