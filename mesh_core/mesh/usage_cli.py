@@ -27,9 +27,9 @@ def gather_usage(mesh: Any, since: datetime | None) -> tuple[list[Any], bool]:
     with ExitStack() as stack:
         instance = None
         if os.environ.get("DAGSTER_HOME"):
-            import dagster as dg
+            from mesh_core.dagster_instance import open_instance
 
-            instance = stack.enter_context(dg.DagsterInstance.get())
+            instance = stack.enter_context(open_instance())
         return product_usage(mesh.graph, audit, instance, store, since), instance is not None
 
 
