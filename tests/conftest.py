@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,55 @@ def published_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publish
             for domain in LOCATIONS:
                 assert materialize(location_defs(domain), temp).success
             yield PublishedMesh(PortStore(home, "dev"), temp)
+
+
+@dataclass(frozen=True)
+class MeshRunOnce:
+    """One `mesh run --format json` of a copy of the whole example mesh, shared by the tests that only read it.
+
+    ``MESH_HOME`` was unset, so the store is ``root/.mesh``; the runs are in ``dagster_home``.
+    """
+
+    root: Path
+    dagster_home: Path
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def store(self) -> PortStore:
+        return PortStore(self.root / ".mesh", "dev")
+
+    def env(self) -> dict[str, str]:
+        """The environment the run had: for further read-only `mesh` commands on it."""
+        env = {**os.environ, "DAGSTER_HOME": str(self.dagster_home), "MESH_ENV": "dev", "MESH_SCALE": "1"}
+        env.pop("MESH_HOME", None)
+        return env
+
+
+@pytest.fixture(scope="session")
+def mesh_run_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> MeshRunOnce:
+    """The whole example mesh run once for every xdist worker: the first to ask runs it, the rest wait and read."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # every worker's base folder sits in one folder of this session
+        shared = shared.parent
+    folder = shared / "mesh-run-once"
+    with FileLock(str(shared / "mesh-run-once.lock"), timeout=1800):
+        done = folder / "result.json"
+        if not done.exists():
+            from meshkit import MESH, copy_mesh
+
+            root = copy_mesh(folder / "mesh").parent
+            (folder / "dagster").mkdir()
+            shutil.copy(REPO / "dagster.yaml", folder / "dagster")
+            once = MeshRunOnce(root, folder / "dagster", 0, "", "")
+            ran = subprocess.run([MESH, "run", "--format", "json"], cwd=root, env=once.env(), capture_output=True,
+                                 text=True, timeout=1200)
+            done.write_text(json.dumps({"code": ran.returncode, "stdout": ran.stdout, "stderr": ran.stderr}))
+        result = json.loads(done.read_text())
+    return MeshRunOnce(folder / "mesh", folder / "dagster", result["code"], result["stdout"], result["stderr"])
 
 
 def location_defs(name: str) -> dg.Definitions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MeshRunOnce
 from mesh_core import MeshSettings, PortStore
-from meshkit import copy_mesh, mesh
+from meshkit import copy_mesh
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
@@ -62,14 +64,13 @@ def test_without_a_workspace_the_store_is_in_the_working_directory(tmp_path: Pat
 
 
 def test_mesh_run_with_mesh_home_unset_publishes_every_port_into_one_store_beside_workspace_yaml(
-    tmp_path: Path, dagster_home: Path, monkeypatch: pytest.MonkeyPatch
+    mesh_run_once: MeshRunOnce,
 ):
-    monkeypatch.delenv("MESH_HOME")
-    root = copy_mesh(tmp_path / "mesh").parent
-    result = mesh("run", "--format", "json", cwd=root, env={"DAGSTER_HOME": str(dagster_home)})
-    assert result.code == 0, result.stdout + result.stderr
+    assert "MESH_HOME" not in mesh_run_once.env()
+    assert mesh_run_once.code == 0, mesh_run_once.stdout + mesh_run_once.stderr
+    root = mesh_run_once.root
     store = PortStore(root / ".mesh", "dev")
-    runs = result.json()["ports"]
+    runs = json.loads(mesh_run_once.stdout)["ports"]
     assert len(runs) == 5
     for run in runs:
         assert run["status"] == "published", run

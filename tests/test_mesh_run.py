@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import dagster as dg
 
-from conftest import REPO
+from conftest import REPO, MeshRunOnce
 from mesh_core import PortStore
 from mesh_core.audit_trail import query_audit
 from meshkit import break_plays_contract, copy_mesh, mesh
 
 
-def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, store: PortStore):
-    result = mesh("run", "--format", "json", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
+def test_run_materializes_the_whole_mesh_and_records_runs(mesh_run_once: MeshRunOnce):
+    result, store = mesh_run_once, mesh_run_once.store
     assert result.code == 0, result.stdout + result.stderr
-    report = result.json()
+    report = json.loads(result.stdout)
     assert report["ok"] is True
     ports = {run["port_id"]: run for run in report["ports"]}
     assert list(ports) == ["users.profiles", "podcasts.episodes", "podcasts.plays", "artists.payouts", "artists.roster"]
@@ -28,7 +29,7 @@ def test_run_materializes_the_whole_mesh_and_records_runs(dagster_home: Path, st
         assert run["duration_s"] > 0
     assert [ports[p]["stage"] for p in ("users.profiles", "podcasts.plays", "artists.payouts")] == [1, 2, 3]
     assert "[stage 1/3]" in result.stderr, "progress goes to stderr when stdout carries JSON"
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with dg.DagsterInstance.from_config(str(mesh_run_once.dagster_home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 3, "each location starts once: users, then podcasts, then artists"
         assert len({run.tags["mesh/run"] for run in runs}) == 1

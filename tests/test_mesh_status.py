@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, MeshRunOnce
 from meshkit import break_plays_contract, copy_mesh, edit, mesh
 
 
@@ -16,10 +16,10 @@ def statuses(root: Path, env: dict[str, str], *args: str) -> tuple[int, dict[str
     return result.code, {p["port_id"]: p for p in result.json()["products"]}
 
 
-def test_status_reports_freshness_checks_and_staleness(tmp_path: Path, dagster_home: Path):
-    root = copy_mesh(tmp_path / "mesh").parent
-    env = {"DAGSTER_HOME": str(dagster_home)}
-    assert mesh("run", cwd=root, env=env).code == 0
+def test_status_reports_freshness_and_checks(tmp_path: Path, mesh_run_once: MeshRunOnce, monkeypatch):
+    monkeypatch.delenv("MESH_HOME")  # as the shared run had it: the store beside workspace.yaml
+    root, env = mesh_run_once.root, {"DAGSTER_HOME": str(mesh_run_once.dagster_home)}
+    assert mesh_run_once.code == 0, mesh_run_once.stderr
 
     code, products = statuses(root, env)
     assert code == 0
@@ -46,7 +46,11 @@ def test_status_reports_freshness_checks_and_staleness(tmp_path: Path, dagster_h
     text = mesh("status", "--now", at(25), cwd=root, env=env)
     assert text.code == 1 and "users.profiles: FAILING" in text.stdout and "freshness fail" in text.stdout
 
-    # A new users snapshot makes its readers stale; a failed publish makes plays fail its checks.
+
+def test_a_newer_input_makes_readers_stale_and_a_failed_publish_fails_checks(tmp_path: Path, dagster_home: Path):
+    root = copy_mesh(tmp_path / "mesh").parent
+    env = {"DAGSTER_HOME": str(dagster_home)}
+    assert mesh("run", cwd=root, env=env).code == 0
     edit(root / "domains/users/users_domain/sources.py", "seed: int = 7", "seed: int = 8")
     break_plays_contract(root)
     assert mesh("run", "--select", "users", cwd=root, env=env).code == 1
