@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from mesh_core.errors import MeshError
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
@@ -160,4 +159,4 @@ def _duckdb_type(arrow_type: pa.DataType) -> str:
     import pyarrow as pa
 
     empty = pa.table({"c": pa.array([], arrow_type)})
-    return str(duckdb.sql("SELECT c FROM empty").types[0])
+    return str(duckdb.sql("SELECT c FROM empty").types[0])  # DuckDB scans the local `empty` by name

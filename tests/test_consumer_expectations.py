@@ -9,7 +9,7 @@ import pandera.pandas as pa
 import pytest
 
 from conftest import materialize
-from mesh_core import Domain, InputPort, MeshError, PortStore
+from mesh_core import Domain, InputPort, PortStore
 from mesh_core.manifest import build_manifest
 from mesh_core.manifest_format import manifests_dir, write_cached_manifest
 from mesh_core.registry import Registry

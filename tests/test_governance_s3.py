@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_store_s3 import s3_endpoint, s3_home  # noqa: F401 - fixtures
-from test_store_s3 import objects
+from test_store_s3 import objects, s3_endpoint, s3_home  # noqa: F401 - s3_endpoint and s3_home are fixtures
 
 from mesh_core import MeshError, PortStore
 from mesh_core.access import ReadPolicy

@@ -7,7 +7,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from mesh_core import Contract, DefinitionError, InputPort, parse_port_id, port_asset_key
+from mesh_core import Contract, DefinitionError, parse_port_id, port_asset_key
 
 SCHEMA = pa.DataFrameSchema({"id": pa.Column(int, unique=True), "email": pa.Column(str, metadata={"pii": True})})
 

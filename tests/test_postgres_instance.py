@@ -7,8 +7,6 @@ DAGSTER_HOME whose dagster.yaml is the repository's dagster.postgres.yaml, conne
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 

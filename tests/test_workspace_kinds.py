@@ -7,7 +7,6 @@ A small mesh of four domains, one per kind, in a chain: alpha (``python_file``) 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import sysconfig
