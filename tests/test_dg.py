@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -53,3 +54,58 @@ def test_dg_list_defs_from_the_repository_root_lists_each_domains_assets(
     keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
     expected = {key.to_user_string() for key in location_defs(name).resolve_all_asset_keys()}
     assert keys == expected and any(key.startswith(f"{name}/") for key in keys)
+
+
+@pytest.mark.slow
+def test_dg_check_defs_from_the_repository_root_loads_every_domain(dg_env: dict[str, str]):
+    checked = subprocess.run(
+        [DG, "check", "defs", "--use-active-venv"], cwd=REPO, env=dg_env, capture_output=True, text=True, timeout=900
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully." in checked.stdout + checked.stderr
+
+
+LOCATION_STATUS = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } }
+} } } }
+"""
+
+
+def graphql(url: str, query: str) -> dict:
+    request = urllib.request.Request(
+        f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_dg_dev_from_the_repository_root_loads_every_domain(dg_env: dict[str, str], tmp_path: Path):
+    port = free_port()
+    log_path = tmp_path / "dg-dev.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [DG, "dev", "--use-active-venv", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=dg_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline, entries = time.monotonic() + 600, None
+            while not entries or any(entry["loadStatus"] != "LOADED" for entry in entries):
+                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(2)
+                try:
+                    entries = graphql(f"http://127.0.0.1:{port}", LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+                except OSError:
+                    continue  # the webserver is still starting
+        finally:
+            stop_group(process)
+    assert {entry["name"]: entry["locationOrLoadError"]["__typename"] for entry in entries} == {
+        name: "RepositoryLocation" for name in LOCATIONS
+    }, entries
