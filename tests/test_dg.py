@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from dagster_dg_cli.cli import cli as dg_cli
 
 from conftest import LOCATIONS, REPO, location_defs, stop_group
+from meshkit import copy_mesh, mesh
 
 DG = str(Path(sys.executable).parent / "dg")
 
@@ -109,3 +110,19 @@ def test_dg_dev_from_the_repository_root_loads_every_domain(dg_env: dict[str, st
     assert {entry["name"]: entry["locationOrLoadError"]["__typename"] for entry in entries} == {
         name: "RepositoryLocation" for name in LOCATIONS
     }, entries
+
+
+@pytest.mark.slow
+def test_a_new_domain_is_a_dg_project_in_the_dg_workspace_and_passes_dg_check_defs(
+    dg_env: dict[str, str], tmp_path: Path
+):
+    root = copy_mesh(tmp_path / "mesh").parent
+    created = mesh("new-domain", "payments", "--consumes", "podcasts.episodes", cwd=root, env=dg_env)
+    assert created.code == 0, created.stdout + created.stderr
+    workspace = tomllib.loads((root / "dg.toml").read_text())
+    assert workspace["workspace"]["projects"][-1] == {"path": "domains/payments"}
+    checked = subprocess.run(
+        [DG, "check", "defs"], cwd=root / "domains/payments", env=dg_env, capture_output=True, text=True, timeout=900
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully." in checked.stdout + checked.stderr
