@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,9 @@ def test_the_new_domain_joins_dg_toml_as_a_dg_project(tmp_path: Path):
     (tmp_path / "dg.toml").write_text(DG_WORKSPACE)
     scaffold.create_in_repo(scaffold.DomainPlan("payments", PLAYS), tmp_path / "workspace.yaml")
     assert (tmp_path / "dg.toml").read_text() == DG_WORKSPACE + DG_ADDED
-    project = tomllib.loads((tmp_path / "domains/payments/pyproject.toml").read_text())["tool"]["dg"]
+    pyproject = tomllib.loads((tmp_path / "domains/payments/pyproject.toml").read_text())
+    assert f"dagster-dg-cli=={version('dagster')}" in pyproject["project"]["optional-dependencies"]["dev"]
+    project = pyproject["tool"]["dg"]
     assert project == {"directory_type": "project", "project": {
         "root_module": "payments_domain", "code_location_target_module": "payments_domain.definitions",
         "code_location_name": "payments",
