@@ -43,9 +43,7 @@ def test_the_repository_is_a_dg_workspace_of_every_location_in_workspace_yaml():
         assert project["project"]["code_location_name"] == name
 
 
-@pytest.mark.parametrize(  # artists loads its dbt project: ~50 s on a busy machine
-    "name", ["users", "podcasts", pytest.param("artists", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("name", list(LOCATIONS))
 def test_dg_list_defs_from_the_repository_root_lists_each_domains_assets(
     name: str, dg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ):
