@@ -26,9 +26,9 @@ class MeshRun:
 
 
 def copy_mesh(target: Path) -> Path:
-    """A copy of the example mesh's workspace.yaml, dagster.yaml and domains; returns workspace.yaml."""
+    """A copy of the example mesh's workspace.yaml, dagster.yaml, dg.toml and domains; returns workspace.yaml."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("workspace.yaml", "dagster.yaml"):
+    for name in ("workspace.yaml", "dagster.yaml", "dg.toml"):
         shutil.copy(REPO / name, target / name)
     shutil.copytree(
         REPO / "domains", target / "domains", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")

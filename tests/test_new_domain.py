@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from conftest import REPO
 from mesh_core.errors import MeshError, WorkspaceError
 from mesh_core.mesh import scaffold
 from mesh_core.mesh.scaffold import create
+from mesh_core.mesh.scaffold.dg_workspace import with_project
 from mesh_core.mesh.scaffold.workspace_entry import location_entry, with_location
 from mesh_core.mesh.workspace import load_workspace
 from meshkit import copy_mesh, mesh
@@ -170,6 +173,87 @@ def test_a_failed_workspace_write_removes_the_domain_folder(tmp_path: Path, monk
         scaffold.create_in_repo(scaffold.DomainPlan("payments", PLAYS), workspace)
     assert tree(tmp_path) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["workspace.yaml"]
+
+
+DG_WORKSPACE = (
+    "# dg's view of the mesh\n"
+    'directory_type = "workspace"\n'
+    "\n"
+    "[workspace]\n"
+    "\n"
+    "[[workspace.projects]]\n"
+    'path = "domains/users"  # first\n'
+)
+DG_ADDED = '\n[[workspace.projects]]\npath = "domains/payments"\n'
+
+
+def test_the_project_is_appended_to_dg_toml_keeping_every_byte():
+    assert with_project(DG_WORKSPACE, "domains/payments", file="dg.toml") == DG_WORKSPACE + DG_ADDED
+    crlf = DG_WORKSPACE.replace("\n", "\r\n").rstrip("\r\n")
+    assert with_project(crlf, "domains/payments", file="dg.toml") == crlf + (
+        "\r\n" + DG_ADDED.replace("\n", "\r\n")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('directory_type = "workspace"\n[workspace]\nprojects = [{path = "domains/users"}]\n', "without changing"),
+        ('directory_type = "project"\n[project]\nroot_module = "a"\n', "expected a dg workspace"),
+        ("directory_type = \"workspace\n", "not valid TOML"),
+    ],
+    ids=["inline-projects", "a-project", "damaged"],
+)
+def test_a_dg_toml_it_cannot_extend_safely_is_an_error_showing_the_project(text: str, message: str):
+    with pytest.raises(WorkspaceError) as error:
+        with_project(text, "domains/payments", file="ws/dg.toml")
+    assert "(ws/dg.toml)" in str(error.value) and message in str(error.value)
+    if message != "not valid TOML":
+        assert 'add this project by hand:\n  [[workspace.projects]]\n  path = "domains/payments"' in str(error.value)
+
+
+def test_the_new_domain_joins_dg_toml_as_a_dg_project(tmp_path: Path):
+    (tmp_path / "workspace.yaml").write_text("load_from:\n  - python_module: a.b\n")
+    (tmp_path / "dg.toml").write_text(DG_WORKSPACE)
+    scaffold.create_in_repo(scaffold.DomainPlan("payments", PLAYS), tmp_path / "workspace.yaml")
+    assert (tmp_path / "dg.toml").read_text() == DG_WORKSPACE + DG_ADDED
+    pyproject = tomllib.loads((tmp_path / "domains/payments/pyproject.toml").read_text())
+    assert f"dagster-dg-cli=={version('dagster')}" in pyproject["project"]["optional-dependencies"]["dev"]
+    project = pyproject["tool"]["dg"]
+    assert project == {"directory_type": "project", "project": {
+        "root_module": "payments_domain", "code_location_target_module": "payments_domain.definitions",
+        "code_location_name": "payments",
+    }}
+
+
+def test_a_dg_toml_that_cannot_take_the_project_leaves_everything_as_it_was(tmp_path: Path):
+    (tmp_path / "workspace.yaml").write_text("load_from:\n  - python_module: a.b\n")
+    (tmp_path / "dg.toml").write_text('directory_type = "workspace"\n[workspace]\nprojects = [{path = "x"}]\n')
+    before = tree(tmp_path)
+    with pytest.raises(WorkspaceError):
+        scaffold.create_in_repo(scaffold.DomainPlan("payments", PLAYS), tmp_path / "workspace.yaml")
+    assert tree(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dg.toml", "workspace.yaml"]
+
+
+def test_a_failed_dg_toml_write_restores_workspace_yaml_and_removes_the_domain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "workspace.yaml").write_text("load_from:\n  - python_module: a.b\n")
+    (tmp_path / "dg.toml").write_text(DG_WORKSPACE)
+    before = tree(tmp_path)
+    replace = os.replace
+
+    def disk_full_for_dg_toml(source, target):  # a full disk cannot be had on demand here
+        if Path(target).name == "dg.toml":
+            raise OSError(28, "No space left on device", str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(create.os, "replace", disk_full_for_dg_toml)
+    with pytest.raises(MeshError, match="No space left on device"):
+        scaffold.create_in_repo(scaffold.DomainPlan("payments", PLAYS), tmp_path / "workspace.yaml")
+    assert tree(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dg.toml", "workspace.yaml"]
 
 
 def test_every_generated_module_compiles_with_samples_of_each_dtype():

@@ -1,4 +1,4 @@
-"""Write a new domain's folder, and register it in ``workspace.yaml``, all or nothing."""
+"""Write a new domain's folder, and register it in ``workspace.yaml`` (and ``dg.toml``), all or nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
+from mesh_core.mesh.scaffold.dg_workspace import with_project
 from mesh_core.mesh.scaffold.files import EXECUTABLE, DomainPlan, render
 from mesh_core.mesh.scaffold.workspace_entry import location_entry, with_location
 
 DOMAINS_FOLDER = "domains"
+DG_WORKSPACE = "dg.toml"
 
 
 @dataclass(frozen=True)
@@ -90,28 +92,38 @@ def check_folder(folder: Path, *, may_be_empty: bool) -> None:
 def create_in_repo(plan: DomainPlan, workspace: Path) -> Created:
     """Write ``domains/<name>/`` beside ``workspace`` and add its location to ``workspace``.
 
-    Either both happen or neither: the folder is written under a temporary name and
-    renamed into place, and removed again if ``workspace`` cannot be rewritten.
+    When a ``dg.toml`` workspace sits beside ``workspace``, the domain is added to its
+    projects too. All of it happens or none: the folder is written under a temporary name
+    and renamed into place, and removed again (and ``workspace`` restored) if a workspace
+    file cannot be rewritten.
     """
     folder = workspace.parent / DOMAINS_FOLDER / plan.name
     check_folder(folder, may_be_empty=False)
+    relative = f"{DOMAINS_FOLDER}/{plan.name}"
     original = _read(workspace)
-    entry = location_entry(plan.name, f"{plan.package}.definitions", f"{DOMAINS_FOLDER}/{plan.name}")
+    entry = location_entry(plan.name, f"{plan.package}.definitions", relative)
     updated = with_location(original, entry, file=str(workspace))
+    dg_workspace = workspace.parent / DG_WORKSPACE
+    dg_updated = with_project(_read(dg_workspace), relative, file=str(dg_workspace)) if dg_workspace.exists() else None
     files = render(plan, standalone=False)
     written = _write_folder(folder, files)
     try:
         _replace(workspace, updated)
+        if dg_updated is not None:
+            try:
+                _replace(dg_workspace, dg_updated)
+            except BaseException:
+                _replace(workspace, original)
+                raise
     except BaseException:
         shutil.rmtree(written, ignore_errors=True)
         raise
-    relative = f"{DOMAINS_FOLDER}/{plan.name}"
     steps = [
         f"pip install -e {relative}",
         f"python -m pytest {relative}",
         "mesh validate",
         f"mesh run --select {plan.consumes['id']}   # {plan.consumes['id']}, then {plan.port_id}",
-        "dagster dev",
+        "dagster dev   # or: dg dev --use-active-venv",
     ]
     return Created(plan, folder, sorted(files), workspace=workspace, next_steps=steps)
 

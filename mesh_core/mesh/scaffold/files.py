@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class DomainPlan:
             "package": self.package,
             "distribution": f"{self.name.replace('_', '-')}-domain",
             "mesh_core_requirement": self.mesh_core_requirement,
+            "dagster_version": version("dagster"),  # dagster-dg-cli is released in step with it
             "port": self.port,
             "port_id": self.port_id,
             "contract": "".join(part.title() for part in self.port.split("_")),
