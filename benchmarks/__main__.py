@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import faults, graph, location, memory, mesh_run, publish, read, registry, s3, validation
+from benchmarks import faults, governance, graph, kitchen, location, memory, mesh_run, publish, read, registry, s3, validation
 from benchmarks.timing import load_line, load_sampled, machine
 
 SUITES = {"P1": validation.run, "P2": publish.run, "P3": location.run, "P4": graph.run, "P5": mesh_run.run, "P6": memory.run,
-          "P7": read.run, "P8": s3.run, "P9": faults.run, "P10": registry.run}
+          "P7": read.run, "P8": s3.run, "P9": faults.run, "P10": registry.run,
+          "G1": governance.run, "K1": kitchen.run}
 
 
 def main() -> None:
@@ -31,6 +32,11 @@ def main() -> None:
         title, _, body = section.partition("\n\n")
         sections.append(f"{title}\n\n{load_line(load)}\n\n{body}")
         print(f"{name}: {time.perf_counter() - suite_started:.1f}s", file=sys.stderr, flush=True)
+        _write(args, load_before, sections, done=len(sections) == len(args.only or SUITES))  # a long run keeps what it has
+    print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
+
+
+def _write(args: argparse.Namespace, load_before: float, sections: list[str], *, done: bool) -> None:
     mode = "quick (CI smoke sizes)" if args.quick else "full"
     header = (
         "# Benchmarks\n\n"
@@ -42,12 +48,12 @@ def main() -> None:
         "the machine's load), then the aim: *meets* when every paired ratio is within it, *misses* when none is, "
         "*within noise* when the range straddles it (this run cannot tell). Each section records the machine's "
         "load while it ran.\n\n"
-        f"Load average (1 min) when the run started: {load_before:.1f}; when it ended: {os.getloadavg()[0]:.1f}.\n\n"
+        f"Load average (1 min) when the run started: {load_before:.1f}; "
+        + (f"when it ended: {os.getloadavg()[0]:.1f}.\n\n" if done else "the run is not finished.\n\n")
         + (f"{args.note}\n\n" if args.note else "")
     )
-    args.out.write_text(header + "\n".join(sections))
-    print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
-
+    gaps = Path(__file__).with_name("gaps.md").read_text() if done and not args.only else ""
+    args.out.write_text(header + "\n".join(sections) + ("\n" + gaps if gaps else ""))
 
 if __name__ == "__main__":
     main()

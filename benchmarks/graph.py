@@ -115,7 +115,8 @@ def commands(workspace: Path, root: str, repeats: int, warm_up: bool) -> dict[st
         "floor: `mesh --help` (process start-up only)": ["--help"],
     }
     for arguments in cases.values() if warm_up else ():
-        _command(mesh, workspace, arguments)
+        if arguments != ["--help"]:
+            _command(mesh, workspace, arguments)
     seconds: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, arguments in cases.items():
