@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 from dagster._core.workspace.load import location_origins_from_config
 
 from conftest import REPO, stop_group
+from meshkit import free_port
 from mesh_core.mesh.workspace import load_workspace
 
 VALUES = REPO / "docs/deploy/values.yaml"
@@ -89,11 +89,6 @@ def test_the_guide_names_the_files_it_relies_on():
         assert name in guide and name in (REPO / "dagster.postgres.yaml").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_each_deployment_s_code_server_args_serve_its_location(tmp_path: Path, mesh_home: Path):
@@ -104,7 +99,7 @@ def test_each_deployment_s_code_server_args_serve_its_location(tmp_path: Path, m
     servers = {}
     try:
         for name, deployment in _deployments().items():
-            port = _free_port()
+            port = free_port()
             home = tmp_path / name  # each pod has its own DAGSTER_HOME
             home.mkdir()
             log = (tmp_path / f"{name}.log").open("w")

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from click.testing import CliRunner
 from dagster_dg_cli.cli import cli as dg_cli
 
 from conftest import LOCATIONS, REPO, location_defs, stop_group
-from meshkit import copy_mesh, mesh
+from meshkit import copy_mesh, free_port, graphql, mesh
 
 DG = str(Path(sys.executable).parent / "dg")
 
@@ -71,18 +69,6 @@ LOCATION_STATUS = """
 """
 
 
-def graphql(url: str, query: str) -> dict:
-    request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -6,14 +6,11 @@ Each test runs real `mesh` commands with location subprocesses, so they are slow
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ import pytest
 from deltalake import DeltaTable
 
 from conftest import REPO, stop_group
-from meshkit import copy_mesh, edit, mesh
+from meshkit import copy_mesh, edit, free_port, graphql, mesh
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 900
@@ -181,19 +178,6 @@ mutation($selector: JobOrPipelineSelector!) {
 STATUS = 'query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }'
 
 
-def graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_dagster_dev_in_a_kitchen_reads_dev_and_publishes_into_the_kitchen(dev: Dev, tmp_path: Path):

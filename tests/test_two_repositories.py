@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, stop_group
-from meshkit import MeshRun, edit
+from meshkit import MeshRun, edit, free_port
 from test_store_s3 import BUCKET, SECRET, s3_endpoint  # noqa: F401 - the loopback S3 server fixture
 
 pytestmark = pytest.mark.slow  # builds two virtual environments and runs both repositories' locations
@@ -153,11 +152,6 @@ def prove_the_mesh_spans_both(producer: Repository, consumer: Repository) -> Non
     assert "expectations of consumer podcasts violated" in profiles["error"]
     assert not list(producer.root.rglob("listeners_domain")), "the producer's repository never held the consumer"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_two_repositories_share_one_mesh_through_the_registry_and_a_code_server(tmp_path: Path):

@@ -309,10 +309,25 @@ def publish(workspace: Path, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) -> None:
     """Materialize the selected ports and everything downstream, in plan order. Exits 1 if any port is not published."""
-    from mesh_core.mesh.progress import PlainProgress, RichProgress, journey_table
+    from mesh_core.mesh.progress import journey_table
+
+    runs = run_with_progress(load_mesh(workspace), selection, env=env, fmt=fmt)
+    if fmt == "json":
+        click.echo(render.as_json({"ports": [r.to_dict() for r in runs], "ok": all(r.status == "published" for r in runs)}))
+    else:
+        click.echo(journey_table(runs))
+    sys.exit(0 if all(r.status == "published" for r in runs) else 1)
+
+
+def run_with_progress(mesh: Mesh, selection: tuple[str, ...], *, env: str | None, fmt: str) -> list:
+    """Run ``selection`` and everything downstream in ``env``, showing progress as ``fmt`` suits; each port's run.
+
+    Raises:
+        MeshError: the selection reaches a ``grpc_server`` location, whose code runs elsewhere.
+    """
+    from mesh_core.mesh.progress import PlainProgress, RichProgress
     from mesh_core.mesh.run import resolve_selection, run_mesh
 
-    mesh = load_mesh(workspace)
     targets = resolve_selection(mesh.graph, selection)
     elsewhere = sorted({mesh.graph.ports[p]["location"] for p in targets} & {loc.name for loc in mesh.locations if loc.grpc})
     if elsewhere:
@@ -323,17 +338,12 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
     live = sys.stdout.isatty() and fmt == "text"
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
     try:
-        runs = run_mesh(
+        return run_mesh(
             mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
             on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
         )
     finally:
         progress.close()
-    if fmt == "json":
-        click.echo(render.as_json({"ports": [r.to_dict() for r in runs], "ok": all(r.status == "published" for r in runs)}))
-    else:
-        click.echo(journey_table(runs))
-    sys.exit(0 if all(r.status == "published" for r in runs) else 1)
 
 
 @main.command()

@@ -59,24 +59,13 @@ def run(name: str, workspace: Path, selection: tuple[str, ...], fmt: str) -> Non
 
     Every contract and consumer check runs; the parent is only read. Exits 1 if any port is not published.
     """
-    from mesh_core.mesh.cli import load_mesh
+    from mesh_core.mesh.cli import load_mesh, run_with_progress
     from mesh_core.mesh.kitchen import get_kitchen
-    from mesh_core.mesh.progress import PlainProgress, RichProgress, journey_table
-    from mesh_core.mesh.run import resolve_selection, run_mesh
+    from mesh_core.mesh.progress import journey_table
 
     found = get_kitchen(_settings(workspace), name)
     os.environ["DAGSTER_HOME"] = str(found.dagster_home)  # the kitchen's runs go to its own instance
-    mesh = load_mesh(workspace)
-    targets = resolve_selection(mesh.graph, selection)
-    live = sys.stdout.isatty() and fmt == "text"
-    progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
-    try:
-        runs = run_mesh(
-            mesh.graph, mesh.locations, targets, settings=mesh.settings, env=name,
-            on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
-        )
-    finally:
-        progress.close()
+    runs = run_with_progress(load_mesh(workspace), selection, env=name, fmt=fmt)
     ok = all(r.status == "published" for r in runs)
     if fmt == "json":
         click.echo(render.as_json({"kitchen": name, "parent": found.parent, "ports": [r.to_dict() for r in runs],
