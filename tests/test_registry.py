@@ -28,10 +28,12 @@ def manifest(domain: str = "users", owner: str = "team:users", pins: bool = Fals
         @built.output_port(contract=PROFILES, version="1.0.0", inputs={
             "profiles": InputPort("users.profiles", version="1", expectations=PROFILES)})
         def listeners(profiles: pd.DataFrame) -> pd.DataFrame:
+            """The profiles of listeners."""
             return profiles
     else:
         @built.output_port(contract=PROFILES, version="1.2.0")
         def profiles() -> pd.DataFrame:
+            """Mastered customer profiles."""
             return pd.DataFrame()
 
     return build_manifest(built.definitions(), domain)
