@@ -33,6 +33,8 @@ _SOURCES = {
     "PreviousMajor": "mesh_core.ports",
     "parse_port_id": "mesh_core.ports",
     "port_asset_key": "mesh_core.ports",
+    "Policy": "mesh_core.policies",
+    "policy": "mesh_core.policies",
     "MeshSettings": "mesh_core.settings",
     "PortStore": "mesh_core.store",
     "Snapshot": "mesh_core.store",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from mesh_core.domain import Domain
     from mesh_core.errors import ContractViolation, DefinitionError, MeshError, StoreError, WorkspaceError
     from mesh_core.io import MeshStore, PortIOManager
+    from mesh_core.policies import Policy, policy
     from mesh_core.port_asset import OutputPortSpec
     from mesh_core.ports import InputPort, PreviousMajor, parse_port_id, port_asset_key
     from mesh_core.settings import MeshSettings
