@@ -169,6 +169,7 @@ class PortStore:
         self.run_id = run_id
         self.pii_key = pii_key
         self.location = Location(f"{uri}/{env}", dict(storage_options or {}))
+        self.audit_location = self.location  # where reads through this store are recorded
 
     @classmethod
     def from_env(cls, reader: str | None = None) -> PortStore:
@@ -207,9 +208,11 @@ class PortStore:
         if parent is None:
             return None
         home = self.location.uri.rsplit("/", 1)[0]
-        return PortStore(home, parent, workdir=self.home, storage_options=self.location.storage_options,
-                         retain=self.retain, verify=self.verify, reader=self.reader, run_id=self.run_id,
-                         pii_key=self.pii_key)
+        store = PortStore(home, parent, workdir=self.home, storage_options=self.location.storage_options,
+                          retain=self.retain, verify=self.verify, reader=self.reader, run_id=self.run_id,
+                          pii_key=self.pii_key)
+        store.audit_location = self.audit_location  # a kitchen's reads are its own record: the parent is never written
+        return store
 
     def table_location(self, port_id: str, major: int) -> Location:
         """Where the Delta table of one major of a port lives."""
@@ -353,8 +356,14 @@ class PortStore:
         return decision
 
     def masking_key(self, port_id: str) -> bytes:
-        """The key PII of ``port_id`` is masked with for this store's reader (see ``masking.resolve_key``)."""
-        return resolve_key(self.pii_key, env=self.env, local=self.location.is_local, reader=self.reader,
+        """The key PII of ``port_id`` is masked with for this store's reader (see ``masking.resolve_key``).
+
+        A kitchen masks as the environment at the root of its chain does, so its values match its parent's.
+        """
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        return resolve_key(self.pii_key, env=root.env, local=self.location.is_local, reader=self.reader,
                            port_id=port_id)
 
     def admitted_frame(self, snapshot: Snapshot, masked: Sequence[str] = ()) -> pd.DataFrame:
@@ -367,7 +376,7 @@ class PortStore:
     def _audit(self, snapshot: Snapshot, action: str, decision: Decision, *, reader: str | None = None,
                run_id: str | None = None) -> None:
         detail = decision.reason or (", ".join(decision.masked) if decision.masked else None)
-        append_to(self.location, AuditRecord(
+        append_to(self.audit_location, AuditRecord(
             time=datetime.now(timezone.utc), reader=reader or self.reader, run_id=run_id or self.run_id,
             port=snapshot.port_id, version=f"v{snapshot.major}", snapshot=snapshot.delta_version, action=action,
             decision=decision.decision, policy=decision.policy, detail=detail,

@@ -25,6 +25,8 @@ DG = str(Path(sys.executable).parent / "dg")
 def dg_env(dagster_home: Path, mesh_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A temporary DAGSTER_HOME (telemetry off) and MESH_HOME, for dg in this process and in subprocesses."""
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    # dg sets DAGSTER_IS_DEV_CLI in its own process; restore it, so later tests here are not in "dev".
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "")
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # dbt, for artists
     return {**os.environ, "MESH_HOME": str(mesh_home)}
 

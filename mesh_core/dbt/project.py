@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+from dagster._utils.env import using_dagster_dev
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
@@ -18,20 +21,25 @@ if TYPE_CHECKING:
 
 
 def prepare(project: DbtProject) -> None:
-    """Prepare the dbt manifest when it is missing (and in ``dagster dev``, always).
+    """Prepare the dbt manifest when it is missing (and in ``dagster dev`` or ``dg``, always).
 
-    When missing, it is prepared with the dbt installed beside this interpreter, as the
-    run does: a location's virtual environment need not be activated.
+    It is prepared with the dbt installed beside this interpreter, as the run does: a
+    location's virtual environment need not be activated. The new manifest replaces the
+    old one in a single rename, so the other processes that load the location at the same
+    time (``dagster dev`` starts several) never read a half-written file.
 
     Example:
         >>> prepare(DbtProject(project_dir="artists_dbt"))  # doctest: +SKIP
     """
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        dbt = dbt_cli(project)
-        if any((Path(project.project_dir) / name).exists() for name in ("packages.yml", "dependencies.yml")):
-            dbt.cli(["deps", "--quiet"], target_path=project.target_path).wait()
-        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    if not (using_dagster_dev() or not project.manifest_path.exists()):
+        return
+    dbt = dbt_cli(project)
+    if any((Path(project.project_dir) / name).exists() for name in ("packages.yml", "dependencies.yml")):
+        dbt.cli(["deps", "--quiet"], target_path=project.target_path).wait()
+    project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=project.manifest_path.parent) as target:
+        dbt.cli(["parse", "--quiet"], target_path=Path(target)).wait()
+        os.replace(Path(target) / "manifest.json", project.manifest_path)
 
 
 def dbt_cli(project: DbtProject, profiles_dir: Path | None = None) -> DbtCliResource:
