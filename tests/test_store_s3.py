@@ -156,7 +156,7 @@ def test_the_example_mesh_runs_on_s3_dbt_sources_included(
     monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key")  # artists reads users.profiles' email masked
     for domain in LOCATIONS:
         assert materialize(location_defs(domain), instance).success
-    store = s3_store()
+    store = s3_store().as_reader("artists")  # payouts is private to artists
     payouts, snapshot = store.read("artists.payouts", 1)
     assert snapshot.path == f"{s3_home}/dev/artists/payouts/v1" and len(payouts) > 0
     read = latest_materialization(instance, "artists/payouts").metadata["mesh/inputs"].value
