@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -120,3 +121,32 @@ def test_sql_views_refuse_what_the_reader_may_not_read(store: PortStore):
     assert [(r["reader"], r["decision"]) for r in audit(port="users.profiles") if r["action"] == "read"] == [
         (None, "refused"), ("podcasts", "allowed")
     ]
+
+
+
+def test_a_kitchen_refuses_an_unlisted_domain_on_its_parent_s_port_and_audits_it_in_the_kitchen(
+    store: PortStore, mesh_home: Path
+):
+    from dataclasses import replace
+
+    from mesh_core.mesh.kitchen import create_kitchen
+
+    store.publish("users.profiles", PROFILES, version="1.0.0", policy=RESTRICTED)
+    masked_in_dev = store.as_reader("artists").read("users.profiles", 1)[0]["email"].tolist()
+    create_kitchen(MeshSettings.from_env(), "try")
+    kitchen = PortStore(mesh_home, "try")
+    dev_trail = {path: path.read_bytes() for path in (mesh_home / "dev" / "_audit").rglob("*.jsonl")}
+
+    with pytest.raises(MeshError, match="domain labels may not read users.profiles: its access is restricted"):
+        kitchen.as_reader("labels").read("users.profiles", 1)
+    masked, snapshot = kitchen.as_reader("artists").read("users.profiles", 1)
+    assert snapshot.path == str(mesh_home / "dev" / "users" / "profiles" / "v1")  # served from dev, uncopied
+    assert masked["email"].tolist() == masked_in_dev != PROFILES["email"].tolist()  # masked as dev masks
+    with connect(kitchen.as_reader("labels")) as connection, pytest.raises(duckdb.Error, match="labels"):
+        connection.execute('select * from parent."users"."profiles"').fetchall()
+
+    trail = read_audit(replace(MeshSettings.from_env(), env="try")).query("action == 'read'")
+    assert [(r.reader, r.decision) for r in trail.itertuples()][:2] == [("labels", "refused"), ("artists", "masked")]
+    assert {path: path.read_bytes() for path in (mesh_home / "dev" / "_audit").rglob("*.jsonl")} == dev_trail, (
+        "reads through a kitchen never write to its parent"
+    )
