@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO
 
 DEADLINE_S = 240
-pytestmark = pytest.mark.daemon
+pytestmark = [pytest.mark.daemon, pytest.mark.slow]  # CI runs it with -m slow
 
 
 def _wait_for_materialization(instance: dg.DagsterInstance, key: str, daemon: subprocess.Popen, deadline: float):

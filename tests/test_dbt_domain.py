@@ -231,6 +231,7 @@ def test_models_in_two_databases_are_a_definition_error(tmp_path: Path, monkeypa
     assert raised.value.file == str(project.manifest_path)
 
 
+@pytest.mark.slow  # a real dbt parse; CI runs it with -m slow
 def test_running_dbt_asks_no_dbt_version_subprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # dagster-dbt runs `dbt --version` (a second dbt start-up) before each command to learn
     # the version; the dbt beside this interpreter is the dbt-core imported here.

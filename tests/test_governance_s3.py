@@ -11,6 +11,8 @@ from mesh_core.access import ReadPolicy
 from mesh_core.audit_trail import read_audit
 from mesh_core.settings import MeshSettings
 
+pytestmark = pytest.mark.slow  # starts moto's S3 server; CI runs it with -m slow
+
 POLICY = ReadPolicy("users", "restricted", consumers=("podcasts", "artists"), pii_cleared=("podcasts",), pii=("email",))
 PROFILES = pd.DataFrame({"user_id": [1, 2], "email": ["ann@example.com", "bob@example.com"]})
 

@@ -13,6 +13,8 @@ from mesh_core import MeshError, MeshSettings, PortStore
 from mesh_core.mesh.kitchen import create_kitchen, destroy_kitchen, list_kitchens
 from mesh_core.sql import connect
 
+pytestmark = pytest.mark.slow  # starts moto's S3 server; CI runs it with -m slow
+
 PROFILES = pd.DataFrame({"user_id": [1, 2, 3], "country": ["FR", "DE", "FR"]})
 
 

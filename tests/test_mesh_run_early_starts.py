@@ -16,6 +16,8 @@ import pytest
 from mesh_core.mesh.cli import load_mesh
 from mesh_core.mesh.run import run_mesh
 
+pytestmark = pytest.mark.slow  # starts location processes and waits on them; CI runs it with -m slow
+
 SOURCE = '''
 import os, time
 from pathlib import Path

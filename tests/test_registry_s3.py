@@ -11,6 +11,8 @@ from test_store_s3 import BUCKET, SECRET, s3_endpoint, s3_home  # noqa: F401 - f
 from mesh_core.registry import Registry, RegistryError
 from mesh_core.settings import MeshSettings
 
+pytestmark = pytest.mark.slow  # starts moto's S3 server; CI runs it with -m slow
+
 
 def s3_registry() -> Registry:
     settings = MeshSettings.from_env()
