@@ -57,7 +57,8 @@ def synthetic_manifests(ports: int, seed: int = 1) -> list[dict]:
             entries.append({
                 "id": port_id, "asset_key": [domain, f"p{p:04d}"], "domain": domain, "version": "1.2.0",
                 "access": "public", "consumers": [], "contract": contract, "previous_majors": [],
-                "inputs": reads, "owner": f"team:{domain}", "description": "", "file": None,
+                "inputs": reads, "owner": f"team:{domain}", "description": f"Synthetic port {p} of {domain}.",
+                "freshness_seconds": 86400, "file": None,  # a product that passes the default policies
             })
         published += [entry["id"] for entry in entries]
         manifests.append({"location": domain, "ports": entries, "internal_assets": [],
