@@ -66,6 +66,23 @@ def registry_of(store: PortStore) -> Registry:
     return Registry(store.location.child(REGISTRY_DIR).uri, store.location.storage_options)
 
 
+def _scan_chain(store: PortStore) -> tuple[dict[str, RegistryEntry], dict[str, RegistryError]]:
+    """The registry entries ``store``'s environment sees: its own, then (in a kitchen) its parents' through the chain."""
+    entries: dict[str, RegistryEntry] = {}
+    broken: dict[str, RegistryError] = {}
+    current: PortStore | None = store
+    while current is not None:
+        found, damaged = registry_of(current).scan()
+        for domain, entry in found.items():
+            if domain not in entries and domain not in broken:
+                entries[domain] = entry
+        for domain, error in damaged.items():
+            if domain not in entries and domain not in broken:
+                broken[domain] = error
+        current = current.parent
+    return entries, broken
+
+
 @dataclass(frozen=True)
 class PublishView:
     """What a producer learns from the registry before a publish, and how it registers once the publish is done."""
@@ -105,7 +122,7 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
     """
     producer = port_id.split(".")[0]
     registry = registry_of(store)
-    entries, broken = registry.scan()
+    entries, broken = _scan_chain(store)
     if producer in broken:
         raise broken[producer]
     previous = entries.get(producer)

@@ -114,6 +114,8 @@ def test_sql_views_refuse_what_the_reader_may_not_read(store: PortStore):
     with connect(store) as anonymous:
         with pytest.raises(Exception, match="an anonymous reader may not read users.profiles"):
             anonymous.sql('SELECT * FROM "users"."profiles"').fetchall()
+        with pytest.raises(Exception, match="an anonymous reader may not read users.profiles"):
+            anonymous.sql('SELECT count(*) FROM "users"."profiles"').fetchall()  # not a count of 1
     with connect(reader="podcasts") as podcasts:
         assert podcasts.sql('SELECT email FROM "users"."profiles" ORDER BY user_id').fetchall() == [
             ("ann@example.com",), ("bob@example.com",), ("cy@example.com",)

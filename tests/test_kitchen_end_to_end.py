@@ -127,7 +127,7 @@ def test_a_change_runs_in_a_kitchen_is_compared_with_dev_and_destroyed_leaving_d
 
     query = ("SELECT (SELECT count(*) FROM podcasts.plays) AS kitchen, (SELECT count(*) FROM parent.podcasts.plays)"
              " AS parent, (SELECT count(*) FROM users.profiles) AS users")
-    counted = mesh("sql", query, "--format", "json", cwd=root, env=dev.env(MESH_ENV="short-plays"))
+    counted = mesh("sql", "--reader", "podcasts", query, "--format", "json", cwd=root, env=dev.env(MESH_ENV="short-plays"))
     assert counted.code == 0, counted.stderr
     assert counted.stdout.strip() == (
         f'[{{"kitchen":{plays["rows"]["kitchen"]},"parent":{plays["rows"]["parent"]},"users":1000}}]'

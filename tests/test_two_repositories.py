@@ -25,6 +25,8 @@ from test_store_s3 import BUCKET, SECRET, s3_endpoint  # noqa: F401 - the loopba
 pytestmark = pytest.mark.slow  # builds two virtual environments and runs both repositories' locations
 
 CONSUMER = '''
+from datetime import timedelta
+
 import pandas as pd
 import pandera.pandas as pa
 from mesh_core import Domain, InputPort
@@ -36,10 +38,11 @@ LISTENERS = pa.DataFrameSchema({"country": pa.Column(str), "listeners": pa.Colum
 
 
 @podcasts.output_port(
-    contract=LISTENERS, version="1.0.0",
+    contract=LISTENERS, version="1.0.0", freshness=timedelta(days=1),
     inputs={"profiles": InputPort("users.profiles", version="1", expectations=RELIED_ON)},
 )
 def listeners(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Listeners per country."""
     return profiles.groupby("country", as_index=False).agg(listeners=("user_id", "count"))
 
 
