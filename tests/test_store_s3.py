@@ -7,6 +7,7 @@ call is patched. Commits use conditional writes (``AWS_CONDITIONAL_PUT=etag``).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,8 +150,23 @@ def test_sql_reads_ports_on_s3(s3_home: str):
         assert connection.execute('select count(*) from "users"."profiles"').fetchone() == (4,)
 
 
+@pytest.fixture
+def fresh_domains():
+    """The example domains imported anew for one test, and this process's own modules restored after it.
+
+    Their Definitions are built at import from the environment (MESH_PII_KEY among it); later tests must not
+    inherit the ones built here.
+    """
+    ours = {"users_domain", "podcasts_domain", "artists_domain"}
+    saved = {name: sys.modules.pop(name) for name in [m for m in sys.modules if m.split(".")[0] in ours]}
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] in ours]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
 def test_the_example_mesh_runs_on_s3_dbt_sources_included(
-    s3_home: str, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_home: str, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_domains
 ):
     monkeypatch.setenv("MESH_WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key")  # artists reads users.profiles' email masked
