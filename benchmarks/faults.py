@@ -13,23 +13,23 @@ import os
 import random
 import signal
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.timing import table_rows
 from mesh_core.errors import MeshError, StoreError
 from mesh_core.store import PortStore
-from tests.store_faults import PORT, committed_runs, go, next_line, start_writer, stop
+from tests.store_faults import (
+    PORT,
+    committed_runs,
+    go,
+    next_line,
+    reader_loop,
+    served_well,
+    start_writer,
+    stop,
+)
 from tests.store_faults import frame as labelled
-
-
-def served_well(store: PortStore) -> bool:
-    """The current snapshot reads, verified, and holds what its commit says (the writer's label)."""
-    frame, snapshot = store.read(PORT, 1)
-    return snapshot.verified and len(frame) == snapshot.rows and set(frame["label"]) == {snapshot.run_id.rsplit("-", 1)[0]}
 
 
 def kills(home: Path, count: int, rows: int) -> int:
@@ -54,29 +54,6 @@ def kills(home: Path, count: int, rows: int) -> int:
     return good
 
 
-@contextmanager
-def reader_loop(store: PortStore) -> Iterator[dict]:
-    """Read the current snapshot, verified, over and over until the block ends; count reads and errors."""
-    seen: dict = {"reads": 0, "errors": 0}
-    done = threading.Event()
-
-    def read() -> None:
-        while not done.is_set():
-            try:
-                well = served_well(store)
-            except MeshError:
-                well = False
-            seen["reads" if well else "errors"] += 1
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        done.set()
-        thread.join(timeout=60)
-
-
 def pairs(home: Path, count: int, slow_rows: int) -> tuple[int, int]:
     """``count`` pairs of a slow and a fast publish with a reader throughout; (pairs that ended well, conflicts)."""
     store = PortStore(home, "dev")
@@ -86,7 +63,7 @@ def pairs(home: Path, count: int, slow_rows: int) -> tuple[int, int]:
     try:
         with reader_loop(store) as seen:
             for _ in range(count):
-                errors_before = seen["errors"]
+                errors_before = len(seen["errors"])
                 go(slow)
                 time.sleep(random.uniform(0.0, 0.2))
                 go(fast)
@@ -101,7 +78,7 @@ def pairs(home: Path, count: int, slow_rows: int) -> tuple[int, int]:
                 )
                 conflicts += not all(o["ok"] for o in outcomes)
                 try:
-                    good += truthful and served_well(store) and seen["errors"] == errors_before
+                    good += truthful and served_well(store) and len(seen["errors"]) == errors_before
                 except MeshError:
                     continue
     finally:

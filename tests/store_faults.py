@@ -18,11 +18,15 @@ import os
 import select
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from mesh_core import PortStore, StoreError
+from mesh_core.errors import MeshError
 
 PORT = "users.profiles"
 
@@ -100,6 +104,38 @@ def committed_runs(store: PortStore, port: str = PORT, major: int = 1) -> dict[s
     history = DeltaTable(location.uri, storage_options=location.options()).history()
     recorded = [json.loads(commit["mesh"]) for commit in history if "mesh" in commit]
     return {entry["run_id"]: entry["snapshot_id"] for entry in recorded}
+
+
+def served_well(store: PortStore) -> bool:
+    """The current snapshot reads, verified, and holds what its commit says (the writer's label)."""
+    frame, snapshot = store.read(PORT, 1)
+    return snapshot.verified and len(frame) == snapshot.rows and set(frame["label"]) == {snapshot.run_id.rsplit("-", 1)[0]}
+
+
+@contextmanager
+def reader_loop(store: PortStore) -> Iterator[dict]:
+    """Read the current snapshot over and over until the block ends; ``errors`` lists each read not served well."""
+    seen: dict = {"reads": 0, "errors": []}
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                well = served_well(store)
+            except MeshError as error:
+                seen["errors"].append(repr(error))
+                continue
+            seen["reads"] += 1
+            if not well:
+                seen["errors"].append("a read returned data its commit does not describe")
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(timeout=60)
 
 
 if __name__ == "__main__":

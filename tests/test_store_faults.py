@@ -11,18 +11,22 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from store_faults import PORT, committed_runs, go, next_line, start_writer, stop
+from store_faults import (
+    PORT,
+    committed_runs,
+    go,
+    next_line,
+    reader_loop,
+    start_writer,
+    stop,
+)
 from store_faults import frame as labelled
 
 from mesh_core import PortStore
-from mesh_core.errors import MeshError
 
 
 def outcome(process: subprocess.Popen, timeout_s: float = 120) -> dict:
@@ -30,30 +34,6 @@ def outcome(process: subprocess.Popen, timeout_s: float = 120) -> dict:
     assert line is not None, f"no outcome from the writer within {timeout_s}s"
     assert line, f"the writer crashed instead of reporting its outcome:\n{process.stderr.read()}"
     return json.loads(line)
-
-
-@contextmanager
-def reader_loop(store: PortStore) -> Iterator[dict]:
-    """Read the current snapshot, verified, over and over until the block ends."""
-    seen: dict = {"reads": 0, "errors": []}
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                frame, snapshot = store.read(PORT, 1)
-                assert snapshot.verified and len(frame) == snapshot.rows
-                seen["reads"] += 1
-            except (MeshError, AssertionError) as error:
-                seen["errors"].append(repr(error))
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 def concurrent_pairs(store: PortStore, home: str, pairs: int, slow_rows: int) -> None:
