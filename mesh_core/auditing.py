@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 SAMPLE_SIZE = 5
+REDACTED = "<pii>"  # what a failure sample shows instead of a PII value: check metadata is seen by every team
 # Below this many rows pandera's own uniqueness check is cheaper than copying the schema.
 _PROOF_MIN_ROWS = 50_000
 _MISSING_COLUMN_CHECK = "column_in_dataframe"
@@ -28,8 +30,9 @@ class AuditReport:
         failures_by_check: Failure count per ``"<column>: <check>"``.
         missing_columns: Required columns absent from the frame.
         undeclared_columns: Columns of the frame that a strict schema does not declare.
-        failure_cases: A sample of pandera's failure cases (column, check, value, index).
-        failed_rows: A sample of the failing rows themselves, in frame order.
+        failure_cases: A sample of pandera's failure cases (column, check, value, index),
+            values of PII columns redacted.
+        failed_rows: A sample of the failing rows themselves, in frame order, PII columns redacted.
     """
 
     frame: pd.DataFrame
@@ -66,12 +69,18 @@ class AuditReport:
 
 
 def audit(
-    schema: pa.DataFrameSchema, frame: pd.DataFrame, sample_size: int = SAMPLE_SIZE, *, inplace: bool = False
+    schema: pa.DataFrameSchema,
+    frame: pd.DataFrame,
+    sample_size: int = SAMPLE_SIZE,
+    *,
+    inplace: bool = False,
+    pii: Collection[str] = (),
 ) -> AuditReport:
     """Validate ``frame`` with ``lazy=True`` and summarise every failure.
 
     ``inplace=True`` spares pandera's copy of the frame; a coercing schema then
-    coerces ``frame`` itself, so pass it only for a frame nobody else holds.
+    coerces ``frame`` itself, so pass it only for a frame nobody else holds. The
+    failure samples show ``REDACTED`` for the values of the ``pii`` columns.
 
     Example:
         >>> import pandera.pandas as pa
@@ -83,7 +92,7 @@ def audit(
     try:
         validated = checked.validate(frame, lazy=True, inplace=inplace)
     except pa.errors.SchemaErrors as errors:
-        return _failed_report(frame, errors.failure_cases, sample_size)
+        return _failed_report(frame, errors.failure_cases, sample_size, set(pii))
     if checked is not schema:
         validated.pandera.add_schema(schema)  # the frame carries the contract's schema, as pandera attaches it
     return AuditReport(frame=validated, passed=True)
@@ -119,7 +128,7 @@ def _strictly_monotonic(column: pd.Series | pd.DataFrame) -> bool:
     return bool((values[1:] != values[:-1]).all())
 
 
-def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -> AuditReport:
+def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int, pii: set[str]) -> AuditReport:
     missing_mask = cases["check"] == _MISSING_COLUMN_CHECK
     undeclared_mask = cases["check"] == _UNDECLARED_COLUMN_CHECK
     missing = sorted({str(case) for case in cases.loc[missing_mask, "failure_case"]})
@@ -130,13 +139,18 @@ def _failed_report(frame: pd.DataFrame, cases: pd.DataFrame, sample_size: int) -
     keys = keys.where(~undeclared_mask, cases["failure_case"].astype(str) + ": undeclared column")
     counts = {str(key): int(count) for key, count in keys.value_counts(sort=False).items()}
     failing_rows = _first_rows(frame, cases["index"].dropna().unique(), sample_size)
+    sampled_cases = cases[["column", "check", "failure_case", "index"]].head(20)
+    if pii:
+        sampled_cases = sampled_cases.assign(failure_case=sampled_cases["failure_case"].astype(object).where(
+            ~sampled_cases["column"].isin(pii), REDACTED))
+        failing_rows = failing_rows.assign(**{name: REDACTED for name in pii if name in failing_rows.columns})
     return AuditReport(
         frame=frame,
         passed=False,
         failures_by_check=counts,
         missing_columns=missing,
         undeclared_columns=undeclared,
-        failure_cases=_records(cases[["column", "check", "failure_case", "index"]].head(20)),
+        failure_cases=_records(sampled_cases),
         failed_rows=_records(failing_rows.reset_index(names="_index")),
     )
 

@@ -147,9 +147,10 @@ class Contract:
         """Validate ``frame`` lazily, collecting every failure; never raises on bad data.
 
         ``inplace`` is passed to ``audit``: no copy, for a frame nobody else holds. A
-        ``"filter"`` contract always validates a copy: its result drops columns.
+        ``"filter"`` contract always validates a copy: its result drops columns. The
+        failure samples redact the PII columns' values.
         """
-        return audit(self.schema, frame, inplace=inplace and self.strict != "filter")
+        return audit(self.schema, frame, inplace=inplace and self.strict != "filter", pii=self.pii_columns)
 
 
 def _strictness(contract: Any, declared: Any, where: dict[str, Any]) -> Strictness:

@@ -70,7 +70,8 @@ def write_audit_publish(
         major.check_name: major.contract.validate(frames[major.contract.major], inplace=True) for major in served
     }
     relied_on = [e for e in expectations if e.major in frames and e.schema is not None]
-    consumer_reports = {e.consumer: audit(e.schema, frames[e.major], inplace=True) for e in relied_on}
+    pii = {major.contract.major: major.contract.pii_columns for major in served}
+    consumer_reports = {e.consumer: audit(e.schema, frames[e.major], inplace=True, pii=pii[e.major]) for e in relied_on}
     unreadable = {e.consumer: e.unreadable for e in expectations if e.unreadable}  # fails closed
     broken = [name for name, report in reports.items() if not report.passed]
     broken_consumers = sorted(name for name, report in consumer_reports.items() if not report.passed)

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import latest_materialization, materialize
 from mesh_core import Contract, Domain, PortStore
+from mesh_core.expectations import Expectation
 from mesh_core.publish import ServedMajor, write_audit_publish
 
 CONTRACT = pa.DataFrameSchema(
@@ -107,6 +108,39 @@ def test_a_reason_found_elsewhere_blocks_a_publish_whose_audits_pass(store):
             checks.append(result)
     assert [(c.check_name, c.passed) for c in checks] == [("contract", True), ("consumer_expectations", True)]
     assert store.majors("ledger.entries") == []
+
+
+
+PII_CONTRACT = pa.DataFrameSchema(
+    {
+        "entry_id": pa.Column(int, unique=True),
+        "email": pa.Column(str, pa.Check.str_contains("@"), metadata={"pii": True}),
+    },
+    strict=True,
+)
+
+
+def test_failure_samples_redact_pii_in_the_check_metadata_every_team_sees(store):
+    """A failing PII value never reaches check metadata: not from the contract, nor from a consumer's expectations."""
+    clear = "ann.example.com"
+    frame = pd.DataFrame({"entry_id": [1, 2], "email": [clear, "bob@example.com"]})
+    expects_mail_at_example = pa.DataFrameSchema({"email": pa.Column(str, pa.Check.str_endswith("@example.org"))})
+    served = [ServedMajor(Contract(PII_CONTRACT, version="1.0.0"), "contract")]
+    expectations = [Expectation("billing", 1, expects_mail_at_example)]
+    checks = []
+    with pytest.raises(dg.Failure, match="nothing published") as failure:
+        for result in write_audit_publish(store, "ledger.entries", served, frame, {}, expectations):
+            checks.append(result)
+    contract, consumers = checks
+    evidence = {key: value.value for key, value in contract.metadata.items()}
+    assert evidence["failures_by_check"] == {"email: str_contains('@')": 1}
+    assert [row["_index"] for row in evidence["failed_rows_sample"]] == [0]
+    assert evidence["failed_rows_sample"][0]["email"] == "<pii>"
+    assert evidence["failed_rows_sample"][0]["entry_id"] == 1
+    assert [case["failure_case"] for case in evidence["failure_cases_sample"]] == ["<pii>"]
+    assert consumers.metadata["failures_by_consumer"].value == {"billing": {"email: str_endswith('@example.org')": 2}}
+    everything = repr([check.metadata for check in checks]) + str(failure.value)
+    assert clear not in everything and "bob@example.com" not in everything
 
 
 # pandera's default strict=False: on an output port that still refuses columns it does not declare.
