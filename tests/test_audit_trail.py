@@ -11,8 +11,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from mesh_core import PortStore
 from mesh_core.audit_trail import AuditRecord, append_audit, read_audit
+from mesh_core.errors import MeshError
 from mesh_core.settings import MeshSettings
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -184,3 +188,17 @@ def test_mesh_audit_filters_and_prints_text_or_json(mesh_home: Path):
     assert mesh("--port", "podcasts.plays").output == "no audit records\n"
     bad = CliRunner().invoke(main, ["audit", "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_a_publish_whose_audit_record_cannot_be_written_stays_published_and_says_so(mesh_home: Path, caplog):
+    """The commit is the publish: an unwritable trail logs a warning instead of failing a committed publish."""
+    store = PortStore.from_env()
+    (mesh_home / "dev" / "_audit").mkdir(parents=True)
+    (mesh_home / "dev" / "_audit" / "users").write_text("a file where the domain's segment folder belongs")
+    frame = pd.DataFrame({"user_id": [1, 2]})
+    [snapshot] = store.publish_majors("users.profiles", [(frame, "1.0.0")], run_id="r1")
+    assert store.current("users.profiles", 1).snapshot_id == snapshot.snapshot_id
+    assert "publish record is missing from the audit trail" in caplog.text and "users.profiles v1" in caplog.text
+    # Reads stay audited: a read whose record cannot be written is refused, not served unrecorded.
+    with pytest.raises(MeshError, match="cannot write the audit trail"):
+        PortStore.from_env(reader="users").read("users.profiles", 1)
