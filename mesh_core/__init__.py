@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 _SOURCES = {
     "Clearance": "mesh_core.access",
-    "AuditRecord": "mesh_core.audit_trail",
-    "append_audit": "mesh_core.audit_trail",
+    "ReadPolicy": "mesh_core.access",
     "read_audit": "mesh_core.audit_trail",
     "AuditReport": "mesh_core.auditing",
     "audit": "mesh_core.auditing",
@@ -43,8 +42,8 @@ _SOURCES = {
 __all__ = sorted(_SOURCES)
 
 if TYPE_CHECKING:
-    from mesh_core.access import Clearance
-    from mesh_core.audit_trail import AuditRecord, append_audit, read_audit
+    from mesh_core.access import Clearance, ReadPolicy
+    from mesh_core.audit_trail import read_audit
     from mesh_core.auditing import AuditReport, audit
     from mesh_core.contracts import Contract
     from mesh_core.domain import Domain
