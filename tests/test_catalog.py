@@ -90,6 +90,9 @@ def test_catalog_writes_valid_machine_readable_files(site: Path):
     assert next(p for p in properties if p.name == "signed_up_at").logicalType == "timestamp"
     assert next(p for p in catalog["products"] if p["id"] == "users.profiles")["tags"] == {"tier": "gold"}
     assert sorted(p.name for p in (site / "odps").iterdir()) == ["artists.odps.yaml", "podcasts.odps.yaml", "users.odps.yaml"]
+    # The page's snippet reads as a named domain: an anonymous reader is refused a restricted port.
+    page = (site / "products/users.profiles.html").read_text()
+    assert 'PortStore.from_env(reader="&lt;your domain&gt;").read("users.profiles", major=1)' in page
     artists = yaml.safe_load((site / "odps/artists.odps.yaml").read_text())
     assert (artists["apiVersion"], artists["kind"], artists["status"]) == ("v1.0.0", "DataProduct", "active")
     assert artists["team"] == {"name": "artists"}
