@@ -52,6 +52,8 @@ def test_one_code_server_per_domain_each_from_its_own_image():
         assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}, "runs use the domain's image"
         env = {item["name"]: item["value"] for item in deployment["env"]}
         assert env["MESH_HOME"].startswith("s3://") and env["MESH_ENV"] == "prod"
+        secrets = [item["name"] for item in deployment["envSecrets"]]
+        assert secrets == [f"mesh-store-credentials-{name}", "mesh-pii-key"], "one store principal per domain"
     images = [deployment["image"]["repository"] for deployment in deployments.values()]
     assert len(set(images)) == len(images)
     assert len({tuple(sorted((item["name"], item["value"]) for item in d["env"] if item["name"].startswith("MESH_")))
@@ -65,6 +67,7 @@ def test_the_instance_and_run_queue_match_dagster_postgres_yaml():
     assert "postgresqlPassword" not in values["postgresql"], "the password comes from a Secret, never this file"
     assert values["postgresql"]["postgresqlScheme"] == instance["storage"]["postgres"]["postgres_db"]["scheme"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert not values["runLauncher"]["config"]["k8sRunLauncher"].get("envSecrets"), "runs take their domain's secrets"
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["type"] == "QueuedRunCoordinator"
     queue = coordinator["config"]["queuedRunCoordinator"]
