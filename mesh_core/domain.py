@@ -292,7 +292,7 @@ class Domain:
         settings = MeshSettings.from_env()
         store = MeshStore(pii_key=dg.EnvVar("MESH_PII_KEY")) if settings.pii_key else MeshStore()
         resources = {STORE_KEY: store, **extra.pop("resources", {})}
-        resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY]))
+        resources.setdefault(IO_MANAGER_KEY, PortIOManager(mesh_store=resources[STORE_KEY], domain=self.name))
         links = domain_links(settings, self.name, self.owner, self.source_dir)
         domain = {"name": self.name, "owner": self.owner, "description": self.description, "links": links}
         defs = dg.Definitions(

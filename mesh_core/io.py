@@ -54,10 +54,12 @@ class PortIOManager(dg.ConfigurableIOManager):
     id, the content hash its files were verified against, the columns masked), which
     the consumer records as its "with what". A port is read as the domain that declared
     the input (``mesh/reader`` in the input's metadata; none is an anonymous reader),
-    through the store's access check, masking and audit.
+    through the store's access check, masking and audit. An internal asset is read as
+    ``domain``, the location's own domain: another domain's internal assets are refused.
     """
 
     mesh_store: MeshStore
+    domain: str | None = None
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         domain, name = context.asset_key.path[0], context.asset_key.path[-1]
@@ -74,8 +76,8 @@ class PortIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         metadata = context.definition_metadata or {}
-        store = self.mesh_store.store(metadata.get(PORT_READER), _run_id(context))
         if PORT_ID in metadata:
+            store = self.mesh_store.store(metadata.get(PORT_READER), _run_id(context))
             frame, snapshot = store.read(metadata[PORT_ID], int(metadata[PORT_MAJOR]))
             frame.attrs[SNAPSHOT_ATTR] = {
                 "port_id": snapshot.port_id,
@@ -87,7 +89,7 @@ class PortIOManager(dg.ConfigurableIOManager):
             }
             return frame
         domain, name = context.asset_key.path[0], context.asset_key.path[-1]
-        return store.read_internal(domain, name)
+        return self.mesh_store.store(self.domain, _run_id(context)).read_internal(domain, name)
 
 
 def _run_id(context: dg.InputContext) -> str | None:

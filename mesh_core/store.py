@@ -468,8 +468,14 @@ class PortStore:
         """The current content of an internal asset of ``domain``.
 
         Raises:
+            MeshError: the store reads as another domain: internal assets are their domain's alone.
             StoreError: it has not been materialized in this environment.
         """
+        if self.reader is not None and self.reader != domain:
+            raise MeshError(
+                f"domain {self.reader} may not read internal asset {domain}/{name}: internal assets are private to "
+                f"their domain; {domain} can publish it as an output port", domain=self.reader, port=f"{domain}.{name}",
+            )
         location = self.internal_location(domain, name)
         table = delta.load(location)
         if table is None and self.parent is not None:

@@ -152,3 +152,25 @@ def test_a_kitchen_refuses_an_unlisted_domain_on_its_parent_s_port_and_audits_it
     assert {path: path.read_bytes() for path in (mesh_home / "dev" / "_audit").rglob("*.jsonl")} == dev_trail, (
         "reads through a kitchen never write to its parent"
     )
+
+
+def test_the_io_manager_refuses_another_domain_s_internal_asset(instance: dg.DagsterInstance, mesh_home: Path):
+    """users' registrations (emails included) are internal: a foreign asset naming it as an input is refused."""
+    assert materialize(location_defs("users"), instance).success
+    labels = Domain("labels", owner="team:labels")
+
+    @dg.asset(key=["labels", "harvest"], io_manager_key="mesh_io_manager",
+              ins={"registrations": dg.AssetIn(key=["users", "registrations"])})
+    def harvest(registrations: pd.DataFrame) -> pd.DataFrame:
+        return registrations
+
+    registrations = dg.AssetSpec(["users", "registrations"]).with_io_manager_key("mesh_io_manager")
+    result = materialize(labels.definitions(assets=[harvest, registrations]), instance, ["labels/harvest"],
+                         raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    error = failure.step_failure_data.error
+    message = error.message + (error.cause.message if error.cause else "")
+    assert "domain labels may not read internal asset users/registrations" in message
+    # users' own port still reads it: users/profiles is built from registrations.
+    assert materialize(location_defs("users"), instance, ["users/profiles"]).success
