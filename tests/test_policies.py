@@ -139,7 +139,7 @@ def test_a_waiver_without_justification_fails_where_the_port_is_declared(waived,
 
 def test_a_workspace_adds_its_own_policy_in_mesh_policies_py(tmp_path: Path):
     (tmp_path / "mesh_policies.py").write_text(
-        "from mesh_core.policies import policy\n\n\n"
+        "from mesh_core.policies import owner_required, policy  # a default imported to compose with: no clash\n\n\n"
         '@policy("tier-tag", severity="warn", rationale="Tiers tell consumers what to rely on.")\n'
         "def tier_tag(port):\n"
         '    if "tier" not in port.get("tags", {}):\n'

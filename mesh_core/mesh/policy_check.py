@@ -2,8 +2,8 @@
 
 Policies come from three places, and their names must not collide:
 ``mesh_core``'s defaults, ``mesh_policies.py`` beside ``workspace.yaml`` (every
-module-level ``Policy``), and the ``mesh_core.policies`` entry point group (each entry
-point names a ``Policy`` or an iterable of them).
+module-level ``Policy`` but the defaults it imports), and the ``mesh_core.policies`` entry
+point group (each entry point names a ``Policy`` or a list or tuple of them).
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def _from_file(file: Path) -> list[Policy]:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else (frames[-1].lineno if frames else None)
         at = f" (line {line})" if line else ""
         raise MeshError(f"cannot load policies{at}: {type(error).__name__}: {error}", file=file) from None
-    found = [value for value in vars(module).values() if isinstance(value, Policy)]
+    defaults = {id(default) for default in DEFAULT_POLICIES}  # imported from mesh_core, say to compose: loaded already
+    found = [value for value in vars(module).values() if isinstance(value, Policy) and id(value) not in defaults]
     if not found:
         raise MeshError(
             "defines no policy; declare each with @policy(name, severity=..., rationale=...) from mesh_core.policies",
