@@ -1,4 +1,10 @@
-"""Read ``workspace.yaml``: the code locations of the mesh."""
+"""Read ``workspace.yaml``: the code locations of the mesh.
+
+The entry kinds are read here, as Dagster's own ``location_origins_from_config`` reads
+them (``tests/test_workspace_kinds.py`` compares the two), rather than by calling it:
+that would import Dagster into every ``mesh`` command, whose start-up reads cached
+manifests without it (``tests/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
