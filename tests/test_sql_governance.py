@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 
+from meshkit import mesh
 from mesh_core import MeshError, PortStore
 from mesh_core.access import ReadPolicy
+from mesh_core.audit_trail import read_audit
+from mesh_core.settings import MeshSettings
 from mesh_core.sql import connect
 
 KEY = "supersecret-key-of-this-env"
@@ -83,3 +87,28 @@ def test_connect_reads_a_given_store_as_the_given_reader(keyed: PortStore):
 def test_connect_refuses_a_store_read_as_another_reader(keyed: PortStore):
     with pytest.raises(MeshError, match="reads as domain podcasts.*reader='artists'"):
         connect(PortStore.from_env(reader="podcasts"), reader="artists")
+
+
+def test_mesh_sql_reads_and_audits_only_the_ports_its_query_names(store: PortStore, tmp_path):
+    for port in ("orders", "refunds"):
+        store.publish(f"shop.{port}", pd.DataFrame({"id": range(3)}), version="1.0.0")
+    store.publish("shop.orders", pd.DataFrame({"id": range(5)}), version="2.0.0")
+    store.publish("shop.refunds", pd.DataFrame({"id": range(5)}), version="2.0.0")
+    query = 'select count(*) as n from "shop"."orders" as o'
+    ran = mesh("sql", "--format", "json", query, cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert json.loads(ran.stdout) == [{"n": 5}]
+    ran = mesh("sql", "--format", "json", "select count(*) as n from shop.refunds_v1; select 1 as one", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+
+    reads = read_audit(MeshSettings.from_env()).query("action == 'read'")
+    assert sorted(zip(reads["port"], reads["version"], reads["decision"])) == [
+        ("shop.orders", "v2", "allowed"), ("shop.refunds", "v1", "allowed")]
+    assert reads["reader"].isna().all()
+
+
+def test_mesh_sql_reports_a_query_that_does_not_parse(store: PortStore, tmp_path):
+    store.publish("shop.orders", pd.DataFrame({"id": range(3)}), version="1.0.0")
+    ran = mesh("sql", "selec * from shop.orders", cwd=tmp_path)
+    assert ran.code == 1 and ran.stderr.startswith("error:") and "Traceback" not in ran.stderr
+    assert read_audit(MeshSettings.from_env()).query("action == 'read'").empty
