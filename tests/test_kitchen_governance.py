@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from mesh_core import Clearance, Domain, MeshSettings, PortStore
+from mesh_core import Clearance, Domain, MeshError, MeshSettings, PortStore
 from mesh_core.access import ReadPolicy
 from mesh_core.audit_trail import read_audit
 from mesh_core.manifest import build_manifest
@@ -78,3 +78,62 @@ def test_kitchen_diff_of_a_port_its_reader_may_not_read_counts_rows_only(kitchen
     assert "an anonymous reader may not read it" in report["note"] and "--reader" in report["note"]
     reads = kitchen_reads()
     assert reads["reader"].isna().all() and reads["decision"].tolist() == ["refused"]
+
+
+def test_destroying_a_kitchen_keeps_the_audit_of_its_reads_of_the_parent(store: PortStore, mesh_home: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from mesh_core.mesh.cli import main
+
+    monkeypatch.setenv("MESH_PII_KEY", "kitchen-test-key")
+    store.publish("users.profiles", OLD, version="1.0.0", policy=POLICY)
+    settings = MeshSettings.from_env()
+    create_kitchen(settings, "k")
+    PortStore(mesh_home, "k", reader="podcasts").read("users.profiles", 1)  # served by dev, recorded in k
+    PortStore(mesh_home, "k", reader="artists").publish("users.profiles", NEW, version="1.0.0", policy=POLICY)
+    assert (mesh_home / "k" / "users").is_dir()
+
+    destroyed = CliRunner().invoke(main, ["kitchen", "destroy", "k"])
+    assert destroyed.exit_code == 0, destroyed.output
+    assert "audit trail kept" in destroyed.stdout and "MESH_ENV=k mesh audit" in destroyed.stdout
+    assert sorted(path.name for path in (mesh_home / "k").iterdir()) == ["_audit"], "only the audit trail stays"
+
+    monkeypatch.setenv("MESH_ENV", "k")
+    listed = CliRunner().invoke(main, ["audit", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    records = [(r["action"], r["reader"], r["port"], r["decision"]) for r in json.loads(listed.stdout)]
+    assert ("read", "podcasts", "users.profiles", "allowed") in records, "dev's PII read from k is still on record"
+    monkeypatch.setenv("MESH_ENV", "dev")
+
+    from mesh_core.mesh.kitchen import list_kitchens
+
+    assert list_kitchens(settings) == []
+    with pytest.raises(MeshError, match="no environment 'k'"):
+        create_kitchen(settings, "k2", parent="k")  # an audit trail is no environment to read from
+    create_kitchen(settings, "k")  # the name is free again; its trail goes on
+    PortStore(mesh_home, "k", reader="artists").read("users.profiles", 1)
+    reads = kitchen_reads()
+    assert reads["reader"].tolist() == ["podcasts", "artists"]
+
+
+def test_a_destroy_that_cannot_remove_a_file_names_the_kitchen_and_the_file(store: PortStore, mesh_home: Path):
+    import subprocess
+
+    from mesh_core.mesh.kitchen import destroy_kitchen
+
+    store.publish("users.profiles", OLD, version="1.0.0")
+    create_kitchen(MeshSettings.from_env(), "k")
+    stuck = mesh_home / "k" / "_dagster" / "stuck"
+    stuck.write_text("")
+    # root may delete anything it may write: only the immutable attribute stops it (where the filesystem has it)
+    if subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(MeshError) as refused:
+            destroy_kitchen(MeshSettings.from_env(), "k")
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    message = str(refused.value)
+    assert "kitchen 'k': cannot remove" in message and "_dagster" in message and "destroy k` again" in message
+    assert "Traceback" not in message

@@ -129,11 +129,18 @@ def list_command(workspace: Path, fmt: str) -> None:
 @_workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def destroy(name: str, workspace: Path, fmt: str) -> None:
-    """Remove kitchen NAME: its snapshots, working files and Dagster instance. Never its parent's data."""
-    from mesh_core.mesh.kitchen import destroy_kitchen
+    """Remove kitchen NAME: its snapshots, working files and Dagster instance. Never its parent's data.
 
-    gone = destroy_kitchen(_settings(workspace), name)
+    Its audit trail stays (``MESH_ENV=NAME mesh audit`` lists it): the reads it made of its parent's ports.
+    """
+    from mesh_core.mesh.kitchen import audit_kept, destroy_kitchen
+
+    settings = _settings(workspace)
+    gone = destroy_kitchen(settings, name)
+    kept = audit_kept(settings, name)
     if fmt == "json":
-        click.echo(render.as_json({"destroyed": gone.name, "parent": gone.parent}))
+        click.echo(render.as_json({"destroyed": gone.name, "parent": gone.parent, "audit_kept": kept}))
     else:
         click.echo(f"kitchen {gone.name} destroyed; {gone.parent} untouched")
+        if kept:
+            click.echo(f"its audit trail kept: MESH_ENV={gone.name} mesh audit")
