@@ -8,10 +8,12 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from meshkit import mesh
+from click.testing import CliRunner
+
 from mesh_core import MeshError, PortStore
 from mesh_core.access import ReadPolicy
 from mesh_core.audit_trail import read_audit
+from mesh_core.mesh.cli import main
 from mesh_core.settings import MeshSettings
 from mesh_core.sql import connect
 
@@ -34,6 +36,11 @@ LISTINGS = [
 def _pads(key: bytes) -> list[bytes]:
     block = key.ljust(64, b"\0")
     return [bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)]
+
+
+def mesh_sql(*args: str):
+    """`mesh sql ARGS` run in-process, as the command line runs it."""
+    return CliRunner().invoke(main, ["sql", *args])
 
 
 def _cells(connection, query: str) -> Iterator[object]:
@@ -89,17 +96,17 @@ def test_connect_refuses_a_store_read_as_another_reader(keyed: PortStore):
         connect(PortStore.from_env(reader="podcasts"), reader="artists")
 
 
-def test_mesh_sql_reads_and_audits_only_the_ports_its_query_names(store: PortStore, tmp_path):
+def test_mesh_sql_reads_and_audits_only_the_ports_its_query_names(store: PortStore):
     for port in ("orders", "refunds"):
         store.publish(f"shop.{port}", pd.DataFrame({"id": range(3)}), version="1.0.0")
     store.publish("shop.orders", pd.DataFrame({"id": range(5)}), version="2.0.0")
     store.publish("shop.refunds", pd.DataFrame({"id": range(5)}), version="2.0.0")
     query = 'select count(*) as n from "shop"."orders" as o'
-    ran = mesh("sql", "--format", "json", query, cwd=tmp_path)
-    assert ran.code == 0, ran.stderr
+    ran = mesh_sql("--format", "json", query)
+    assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout) == [{"n": 5}]
-    ran = mesh("sql", "--format", "json", "select count(*) as n from shop.refunds_v1; select 1 as one", cwd=tmp_path)
-    assert ran.code == 0, ran.stderr
+    ran = mesh_sql("--format", "json", "select count(*) as n from shop.refunds_v1; select 1 as one")
+    assert ran.exit_code == 0, ran.output
 
     reads = read_audit(MeshSettings.from_env()).query("action == 'read'")
     assert sorted(zip(reads["port"], reads["version"], reads["decision"])) == [
@@ -107,8 +114,8 @@ def test_mesh_sql_reads_and_audits_only_the_ports_its_query_names(store: PortSto
     assert reads["reader"].isna().all()
 
 
-def test_mesh_sql_reports_a_query_that_does_not_parse(store: PortStore, tmp_path):
+def test_mesh_sql_reports_a_query_that_does_not_parse(store: PortStore):
     store.publish("shop.orders", pd.DataFrame({"id": range(3)}), version="1.0.0")
-    ran = mesh("sql", "selec * from shop.orders", cwd=tmp_path)
-    assert ran.code == 1 and ran.stderr.startswith("error:") and "Traceback" not in ran.stderr
+    ran = mesh_sql("selec * from shop.orders")
+    assert ran.exit_code == 1 and ran.stderr.startswith("error:") and "Traceback" not in ran.stderr
     assert read_audit(MeshSettings.from_env()).query("action == 'read'").empty
