@@ -138,7 +138,12 @@ def test_a_change_runs_in_a_kitchen_is_compared_with_dev_and_destroyed_leaving_d
     assert refused.code == 2 and "'dev' is a shared environment, not a kitchen" in refused.stderr
     destroyed = mesh("kitchen", "destroy", "short-plays", cwd=REPO, env=dev.env())
     assert destroyed.code == 0, destroyed.stderr
-    assert not kitchen.exists()
+    assert sorted(path.name for path in kitchen.iterdir()) == ["_audit"], "only the kitchen's audit trail stays"
+    audited = mesh("audit", "--port", "users.profiles", "--format", "json", cwd=REPO,
+                   env=dev.env(MESH_ENV="short-plays"))
+    assert audited.code == 0, audited.stderr
+    reads = {(record["reader"], record["decision"]) for record in audited.json() if record["action"] == "read"}
+    assert {("podcasts", "allowed"), ("artists", "masked")} <= reads, "dev's PII read from the kitchen stays on record"
     assert tree(dev.home / "dev") == before and delta_versions(dev.home / "dev") == versions
 
 
