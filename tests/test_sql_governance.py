@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import duckdb
 import pandas as pd
 import pytest
-
 from click.testing import CliRunner
 
 from mesh_core import MeshError, PortStore
@@ -67,9 +67,10 @@ def test_no_sql_on_an_uncleared_reader_s_connection_reveals_the_key_or_its_pads(
         for query in queries:
             try:
                 cells = list(_cells(sql, query))
-            except Exception:  # noqa: BLE001 - a setting that cannot be read reveals nothing either
-                continue
-            seen += 1
+            except duckdb.Error:  # a setting that cannot be read reveals nothing either
+                cells = []
+            else:
+                seen += 1
             for cell in cells:
                 if isinstance(cell, bytes):
                     unpadded = [bytes(b ^ pad for b in cell) for pad in (0, 0x36, 0x5C)]
