@@ -1,12 +1,12 @@
-"""PII masking for uncleared readers: HMAC-SHA256 under the environment's key, computed by DuckDB.
+"""PII masking for uncleared readers: HMAC-SHA256 under the environment's key.
 
 A masked string is the hex HMAC-SHA256 of its UTF-8 bytes; a masked integer is the first
 8 bytes of the HMAC of its decimal text, as a non-negative 63-bit integer. Both are
 deterministic under one key, so joins on masked keys still work, and cannot be reversed
 without the key. Every other type is masked to null (a hash cannot keep its dtype).
-Nulls stay null. Frames read through ``PortStore`` are masked in Arrow, hashing each
-distinct value once (``mask_table``); the DuckDB catalog's views and a dbt domain's
-sources use the same function as SQL (``mask_sql``); the tests hold the two to agree.
+Nulls stay null. Data is masked in Arrow, hashing each distinct value once
+(``mask_table``), by every reader: ``PortStore``, a dbt domain's sources and the DuckDB
+catalog's views alike. The key stays in Python: it never reaches SQL.
 
 Example:
     >>> import pyarrow as pa
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 # MESH_PII_KEY is unset, so `dagster dev` on the example works out of the box. It is public:
 # masked values under it can be reversed by guessing, so it is refused everywhere else.
 DEV_KEY = b"mesh-core embedded dev key: not a secret"
-_BLOCK = 64  # SHA-256's block size, for HMAC's pads
 _LOW_63_BITS = (1 << 63) - 1
 _warned: set[str] = set()
 
@@ -55,31 +54,6 @@ def resolve_key(key: str | None, *, env: str, local: bool, reader: str | None, p
         f"environment's masking secret (env '{env}' is not the embedded local dev environment)",
         domain=reader, port=port_id,
     )
-
-
-def pads(key: bytes) -> dict[str, bytes]:
-    """HMAC's inner and outer pads of ``key``, as query parameters ``ipad`` and ``opad``."""
-    import hashlib
-
-    block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
-    return {"ipad": bytes(b ^ 0x36 for b in block), "opad": bytes(b ^ 0x5C for b in block)}
-
-
-def mask_sql(column: str, arrow_type: pa.DataType, ipad: str = "$ipad", opad: str = "$opad") -> str:
-    """The DuckDB expression masking the quoted ``column`` of ``arrow_type``; ``ipad``/``opad`` name the pads."""
-    import pyarrow as pa
-
-    def hmac(message: str) -> str:
-        return f"sha256({opad} || unhex(sha256({ipad} || {message})))"
-
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return f"{hmac(f'CAST({column} AS BLOB)')}"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return f"CAST({hmac(column)} AS BLOB)"
-    if pa.types.is_integer(arrow_type):
-        digest = hmac(f"CAST(CAST({column} AS VARCHAR) AS BLOB)")
-        return f"CAST(CAST('0x' || left({digest}, 16) AS UBIGINT) & {_LOW_63_BITS} AS BIGINT)"
-    return f"CAST(NULL AS {_duckdb_type(arrow_type)})"
 
 
 def mask_table(table: pa.Table, columns: Sequence[str], key: bytes) -> pa.Table:
@@ -124,39 +98,15 @@ def mask_array(array: pa.Array, key: bytes) -> pa.Array:
 
 
 def _hmac(key: bytes) -> Callable[[bytes], bytes]:
-    """HMAC-SHA256 under ``key`` (RFC 2104), its pads hashed once: two SHA-256 states copied per message."""
+    """HMAC-SHA256 under ``key``, its key schedule computed once: one ``hmac`` state copied per message."""
     import hashlib
+    import hmac
 
-    padded = pads(key)
-    inner, outer = hashlib.sha256(padded["ipad"]), hashlib.sha256(padded["opad"])
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def digest(message: bytes) -> bytes:
-        first = inner.copy()
-        first.update(message)
-        second = outer.copy()
-        second.update(first.digest())
-        return second.digest()
+        state = keyed.copy()
+        state.update(message)
+        return state.digest()
 
     return digest
-
-
-def masked_select(schema: pa.Schema, columns: Sequence[str], ipad: str = "$ipad", opad: str = "$opad") -> str:
-    """A select list keeping every column of ``schema`` in order, ``columns`` masked."""
-    return ", ".join(
-        f"{mask_sql(quote(field.name), field.type, ipad, opad)} AS {quote(field.name)}"
-        if field.name in columns else quote(field.name)
-        for field in schema
-    )
-
-
-def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _duckdb_type(arrow_type: pa.DataType) -> str:
-    import duckdb
-    import pyarrow as pa
-
-    empty = pa.table({"c": pa.array([], arrow_type)})
-    return str(duckdb.sql("SELECT c FROM empty").types[0])  # DuckDB scans the local `empty` by name

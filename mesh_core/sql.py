@@ -7,13 +7,18 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
+from mesh_core.errors import MeshError
 from mesh_core.sql_catalog import create_views
 from mesh_core.store import PortStore
 
 
-def connect(store: PortStore | None = None, *, reader: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    store: PortStore | None = None, *, reader: str | None = None, tables: Collection[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with ``"<domain>"."<port>_v<major>"`` and ``"<domain>"."<port>"`` views.
 
     The views read each port major's snapshot that is current as the connection opens,
@@ -30,9 +35,62 @@ def connect(store: PortStore | None = None, *, reader: str | None = None) -> duc
     """
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    store = store or PortStore.from_env(reader=reader)
-    create_views(connection, store)
+    if store is None:
+        store = PortStore.from_env(reader=reader)
+    elif reader is not None and store.reader != reader:
+        if store.reader is not None:
+            raise MeshError(f"connect(): the store reads as domain {store.reader}, but reader={reader!r} was given; "
+                            "pass one of them", domain=reader)
+        store = store.as_reader(reader, store.run_id)
+    wanted = None if tables is None else _parse_names(tables)
+    create_views(connection, store, names=None if wanted is None else wanted.get(None, set()))
     if store.parent is not None:
         connection.execute("ATTACH ':memory:' AS parent")
-        create_views(connection, store.parent, catalog="parent")
+        create_views(connection, store.parent, catalog="parent",
+                     names=None if wanted is None else wanted.get("parent", set()))
     return connection
+
+
+def tables_read(query: str) -> list[str]:
+    """The qualified names of the tables ``query`` (one or more statements) reads, as DuckDB's parser sees them.
+
+    Raises:
+        duckdb.Error: the query does not parse.
+    """
+    return sorted({name for statement in duckdb.extract_statements(query)
+                   for name in duckdb.get_table_names(statement.query, qualified=True)})
+
+
+def _parse_names(tables: Collection[str]) -> dict[str | None, set[tuple[str, str]]]:
+    """Each catalog's (``None``: the default one) views named in ``tables``, as ``(domain, view)`` pairs.
+
+    A name may be quoted and carry an alias (``users.profiles AS p``); a name without a
+    schema cannot be a port's view and is skipped.
+    """
+    wanted: dict[str | None, set[tuple[str, str]]] = {}
+    for table in tables:
+        parts = _identifiers(table)
+        if len(parts) == 2:
+            wanted.setdefault(None, set()).add((parts[0], parts[1]))
+        elif len(parts) == 3:
+            wanted.setdefault(parts[0], set()).add((parts[1], parts[2]))
+    return wanted
+
+
+def _identifiers(name: str) -> list[str]:
+    """The dot-separated identifiers at the start of ``name``, unquoted and case-folded, up to a space."""
+    parts, current, index = [], "", 0
+    while index < len(name) and name[index] != " ":
+        if name[index] == '"':
+            end = index + 1
+            while end < len(name) and not (name[end] == '"' and name[end + 1:end + 2] != '"'):
+                end += 2 if name[end] == '"' else 1
+            current += name[index + 1:end].replace('""', '"')
+            index = end + 1
+        elif name[index] == ".":
+            parts.append(current)
+            current, index = "", index + 1
+        else:
+            current += name[index]
+            index += 1
+    return [part.casefold() for part in [*parts, current]]

@@ -4,22 +4,25 @@ Views are built when a connection opens (``mesh_core.sql.connect``) and are neve
 written by a publish, so a reader can neither block a publish nor see a view drift
 from the store. Each view is admitted as the store's reader (``PortStore.admit``): a
 refused port's view raises the refusal, and the PII columns the reader is not cleared
-for are masked in the view itself (``mesh_core.masking``), so ``"<domain>"."<port>"`` is
-clear only for a cleared reader.
+for are masked (``mesh_core.masking``), so ``"<domain>"."<port>"`` is clear only for a
+cleared reader. A masked view reads data masked in Python and registered on the
+connection: the masking key never reaches SQL, and no view names the clear files.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from mesh_core.delta import Location
 from mesh_core.errors import MeshError
-from mesh_core.masking import masked_select, pads
+from mesh_core.masking import mask_table
 from mesh_core.store import PortStore, Snapshot, folders
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow.dataset as pyarrow_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ def published_ports(store: PortStore) -> dict[str, list[int]]:
 
 
 def create_views(
-    connection: duckdb.DuckDBPyConnection, store: PortStore, catalog: str | None = None
+    connection: duckdb.DuckDBPyConnection, store: PortStore, catalog: str | None = None,
+    names: Collection[tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """Create a view per port major (and per port, for its newest major) on ``connection``.
 
@@ -55,7 +59,9 @@ def create_views(
     hashes first unless the store's verification is off. A port that cannot be served
     gets a view that raises its error when queried. In a kitchen, a port it has not rebuilt
     is served by its parent's snapshot. The views go into ``catalog`` when given (an
-    attached database), else the default one. Returns each view's snapshot id or error.
+    attached database), else the default one. ``names`` limits the views to those
+    ``(domain, view)`` pairs (e.g. ``("users", "profiles_v1")``): only their ports are
+    admitted, so only they are recorded as read. Returns each view's snapshot id or error.
     """
     served = {}
     for port_id, majors in sorted(published_ports(store).items()):
@@ -63,27 +69,27 @@ def create_views(
         schema = (f'"{catalog}".' if catalog else "") + f'"{domain}"'
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for major in majors:
-            names = [view_name(domain, port, major, catalog)] + (
-                [view_name(domain, port, catalog=catalog)] if major == majors[-1] else []
-            )
+            views = [f"{port}_v{major}"] + ([port] if major == majors[-1] else [])
+            views = [view_name(domain, view, catalog=catalog) for view in views
+                     if names is None or (domain, view) in names]
+            if not views:
+                continue
             try:
                 snapshot = store.current(port_id, major)
                 masked = store.admit(snapshot).masked
                 snapshot = store.verified(snapshot)
-                source = _source(connection, store, snapshot)
-                if masked:
-                    source = _masked(connection, store, snapshot, source, masked)
+                source = _masked(connection, store, snapshot, masked) if masked else _source(connection, store, snapshot)
             except MeshError as error:
-                for name in names:
+                for name in views:
                     connection.execute(  # filtered on the error, so even count(*) raises it
                         f"CREATE OR REPLACE VIEW {name} AS SELECT refused FROM "
                         f"(SELECT error({_literal(str(error))}) AS refused) WHERE refused IS NULL"
                     )
-                served[names[0]] = f"error: {error}"
+                served[views[0]] = f"error: {error}"
                 continue
-            for name in names:
+            for name in views:
                 connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
-            served[names[0]] = snapshot.snapshot_id
+            served[views[0]] = snapshot.snapshot_id
     return served
 
 
@@ -91,25 +97,35 @@ def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: S
     """A local snapshot is read by DuckDB itself; a remote one through an Arrow dataset on deltalake's store."""
     if store.location.is_local:
         return "read_parquet([" + ", ".join(_literal(uri) for uri in snapshot.file_uris) + "])"
-    import pyarrow.dataset as ds
-
-    table = f"_mesh_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}_{snapshot.snapshot_id.replace('-', '_')}"
-    location = Location(snapshot.path, store.location.storage_options)
-    dataset = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
-    connection.register(table, dataset)
+    table = _relation_name("_mesh", snapshot)
+    connection.register(table, _dataset(store, snapshot))
     return f'"{table}"'
 
 
 def _masked(
-    connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot, source: str, masked: tuple[str, ...]
+    connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot, masked: tuple[str, ...]
 ) -> str:
-    """``source`` with ``masked`` columns masked; the key's pads live in the connection's variables."""
-    key = pads(store.masking_key(snapshot.port_id))
-    for name, pad in key.items():
-        connection.execute(f"SET VARIABLE mesh_pii_{name} = unhex('{pad.hex()}')")
-    schema = connection.sql(f"SELECT * FROM {source} LIMIT 0").to_arrow_table().schema
-    select = masked_select(schema, masked, "getvariable('mesh_pii_ipad')", "getvariable('mesh_pii_opad')")
-    return f"(SELECT {select} FROM {source})"
+    """The snapshot with ``masked`` columns masked in Python, as ``mask_table`` does, registered on the connection.
+
+    The data is read as the view is made, once per connection: SQL gets masked values
+    only, never the key (a view computing the mask in SQL would need it, and so would a
+    function it calls, which would let any query hash its guesses).
+    """
+    table = mask_table(_dataset(store, snapshot).to_table(), masked, store.masking_key(snapshot.port_id))
+    name = _relation_name("_mesh_masked", snapshot)
+    connection.register(name, table)
+    return f'"{name}"'
+
+
+def _dataset(store: PortStore, snapshot: Snapshot) -> pyarrow_dataset.Dataset:
+    import pyarrow.dataset as ds
+
+    location = Location(snapshot.path, store.location.storage_options)
+    return ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
+
+
+def _relation_name(prefix: str, snapshot: Snapshot) -> str:
+    return f"{prefix}_{snapshot.port_id.replace('.', '__')}_v{snapshot.major}_{snapshot.snapshot_id.replace('-', '_')}"
 
 
 def _folders(location: Location) -> list[str]:

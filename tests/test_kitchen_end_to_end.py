@@ -103,7 +103,8 @@ def test_a_change_runs_in_a_kitchen_is_compared_with_dev_and_destroyed_leaving_d
     dev_profiles = DeltaTable(str(dev.home / "dev/users/profiles/v1")).version()
     assert read["users.profiles"]["snapshot_id"].startswith(f"{dev_profiles}-"), "users.profiles read from dev"
 
-    compared = mesh("kitchen", "diff", "short-plays", "--format", "json", cwd=root, env=dev.env())
+    compared = mesh("kitchen", "diff", "short-plays", "--reader", "artists", "--format", "json", cwd=root,
+                    env=dev.env())
     assert compared.code == 0, compared.stderr
     ports = {port["port"]: port for port in compared.json()["ports"]}
     assert set(ports) == {"podcasts.episodes", "podcasts.plays", "artists.payouts"}
@@ -120,7 +121,7 @@ def test_a_change_runs_in_a_kitchen_is_compared_with_dev_and_destroyed_leaving_d
     sample = payouts["changed"]["sample"][0]
     assert set(sample["key"]) == {"artist_id", "day"} and sample["kitchen"] != sample["parent"]
     assert ports["podcasts.episodes"]["rows"]["kitchen"] == ports["podcasts.episodes"]["rows"]["parent"]
-    text = mesh("kitchen", "diff", "short-plays", cwd=root, env=dev.env()).stdout
+    text = mesh("kitchen", "diff", "short-plays", "--reader", "artists", cwd=root, env=dev.env()).stdout
     lost = plays["rows"]["parent"] - plays["rows"]["kitchen"]
     assert f"rows: {plays['rows']['parent']} -> {plays['rows']['kitchen']} (-{lost})" in text
     assert f"keys (play_id): 0 added, {lost} removed" in text and "amount_usd" in text
@@ -137,7 +138,12 @@ def test_a_change_runs_in_a_kitchen_is_compared_with_dev_and_destroyed_leaving_d
     assert refused.code == 2 and "'dev' is a shared environment, not a kitchen" in refused.stderr
     destroyed = mesh("kitchen", "destroy", "short-plays", cwd=REPO, env=dev.env())
     assert destroyed.code == 0, destroyed.stderr
-    assert not kitchen.exists()
+    assert sorted(path.name for path in kitchen.iterdir()) == ["_audit"], "only the kitchen's audit trail stays"
+    audited = mesh("audit", "--port", "users.profiles", "--format", "json", cwd=REPO,
+                   env=dev.env(MESH_ENV="short-plays"))
+    assert audited.code == 0, audited.stderr
+    reads = {(record["reader"], record["decision"]) for record in audited.json() if record["action"] == "read"}
+    assert {("podcasts", "allowed"), ("artists", "masked")} <= reads, "dev's PII read from the kitchen stays on record"
     assert tree(dev.home / "dev") == before and delta_versions(dev.home / "dev") == versions
 
 

@@ -187,7 +187,7 @@ def test_destroy_removes_the_kitchen_and_nothing_else(dev: PortStore, mesh_home:
 
     assert destroy_kitchen(settings, "k").name == "k"
 
-    assert not (mesh_home / "k").exists()
+    assert sorted(path.name for path in (mesh_home / "k").iterdir()) == ["_audit"], "only its audit trail (the publish)"
     assert tree(mesh_home / "dev") == before
     assert list_kitchens(settings) == []
     with pytest.raises(MeshError, match="'k' is not a kitchen"):

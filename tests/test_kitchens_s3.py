@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -10,6 +11,7 @@ import pytest
 from test_store_s3 import BUCKET, s3_endpoint, s3_home  # noqa: F401  (fixtures)
 
 from mesh_core import MeshError, MeshSettings, PortStore
+from mesh_core.audit_trail import read_audit
 from mesh_core.mesh.kitchen import create_kitchen, destroy_kitchen, list_kitchens
 from mesh_core.sql import connect
 
@@ -62,7 +64,15 @@ def test_a_kitchen_on_s3_reads_through_its_parent_writes_its_own_and_is_destroye
         destroy_kitchen(settings, "dev")
     destroy_kitchen(settings, "k")
 
-    assert objects(s3_endpoint, f"{prefix}/k/") == {} and objects(s3_endpoint, f"{prefix}/k2/") == {}
+    markers = {f"{prefix}/k/", f"{prefix}/k2/"}  # empty folder markers
+    kept = [key for key in [*objects(s3_endpoint, f"{prefix}/k/"), *objects(s3_endpoint, f"{prefix}/k2/")]
+            if key not in markers]
+    assert kept and all(key.startswith((f"{prefix}/k/_audit/", f"{prefix}/k2/_audit/")) for key in kept), kept
     assert not (tmp_path / "work" / "k").exists()
     assert objects(s3_endpoint, f"{prefix}/dev/") == before, "dev's objects are the same, ETag for ETag"
     assert list_kitchens(settings) == []
+    reads = read_audit(replace(settings, env="k"), port="users.profiles")
+    # k's reads of dev's users.profiles outlive k: PortStore.read, and connect()'s views (k's and the attached parent's)
+    assert reads["action"].tolist() == ["read"] * 3 and reads["reader"].isna().all()
+    with pytest.raises(MeshError, match="no environment 'k'"):
+        create_kitchen(settings, "k3", parent="k")

@@ -150,6 +150,26 @@ def test_sql_reads_ports_on_s3(s3_home: str):
         assert connection.execute('select count(*) from "users"."profiles"').fetchone() == (4,)
 
 
+def test_sql_masks_ports_on_s3_and_registers_no_clear_data(s3_home: str, monkeypatch: pytest.MonkeyPatch):
+    from mesh_core.access import ReadPolicy
+    from mesh_core.sql import connect
+
+    monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key")
+    policy = ReadPolicy("users", "public", pii=("email",))
+    s3_store().publish("users.profiles", pd.DataFrame({"user_id": [1, 2], "email": ["a@x.org", "b@y.org"]}),
+                       version="1.0.0", policy=policy)
+    expected = s3_store().read("users.profiles", 1)[0]["email"].tolist()
+    with connect(s3_store()) as connection:
+        assert [row[0] for row in connection.sql('select email from "users"."profiles" order by user_id').fetchall()] \
+            == expected
+        relations = connection.sql("select database_name, schema_name, table_name from duckdb_tables() union all "
+                                    "select database_name, schema_name, view_name from duckdb_views() "
+                                    "where not internal").fetchall()
+        assert len(relations) >= 2, relations  # the views, and the masked data they read
+        for name in relations:
+            assert "@" not in str(connection.sql("select * from " + ".".join(f'"{part}"' for part in name)).fetchall())
+
+
 @pytest.fixture
 def fresh_domains():
     """The example domains imported anew for one test, and this process's own modules restored after it.

@@ -76,3 +76,14 @@ def test_a_runs_seconds_are_split_among_the_ports_it_selected(instance: dg.Dagst
     on_disk = sum(os.path.getsize(Path(parent) / name) for parent, _, names in os.walk(folder) for name in names)
     assert usage["shop.orders"].stored_bytes == on_disk > 0
     assert usage["shop.refunds"].stored_bytes == 0, "never published"
+
+
+def test_anonymous_and_operator_reads_leave_a_port_a_deprecation_candidate(mesh_home: Path):
+    settings = MeshSettings.from_env()
+    for record in (read(None), read("mesh"), read("shop"), read(None, "shop.refunds"), read("billing", "shop.refunds")):
+        append_audit(settings, record)
+    usage = {u.port_id: u for u in product_usage(graph(), read_audit(settings), None, None)}
+
+    assert usage["shop.orders"].reads == {"_anonymous": 1, "mesh": 1, "shop": 1}
+    assert usage["shop.orders"].unused, "`mesh sql` without --reader, or the operator, is no consumer"
+    assert not usage["shop.refunds"].unused

@@ -5,6 +5,11 @@ its parent. The store serves each port the kitchen has not rebuilt from the pare
 published snapshot (``PortStore.parent``), so creating one copies nothing, and every
 write of a run in the kitchen lands in the kitchen's own tables. Its Dagster instance
 (``DAGSTER_HOME``) is ``<MESH_WORKDIR>/NAME/_dagster``.
+
+Destroying a kitchen keeps its audit trail, ``<MESH_HOME>/NAME/_audit``: the reads it made
+of its parent's ports (PII among them) are recorded there only, since a kitchen never
+writes to its parent. ``MESH_ENV=NAME mesh audit`` still lists them; a folder holding
+nothing else is no environment, and a kitchen created again under the name appends to it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from mesh_core.audit_trail import AUDIT_FOLDER
 from mesh_core.delta import Location
 from mesh_core.errors import MeshError
 from mesh_core.kitchens import KITCHEN_FILE, kitchen_record, write_kitchen_record
@@ -99,12 +105,13 @@ def list_kitchens(settings: MeshSettings) -> list[Kitchen]:
 
 
 def destroy_kitchen(settings: MeshSettings, name: str) -> Kitchen:
-    """Remove the kitchen's tables, working files and Dagster instance, and nothing else.
+    """Remove the kitchen's tables, working files and Dagster instance; keep its audit trail; touch nothing else.
 
     Its metadata goes last, so an interrupted destroy leaves a kitchen to destroy again.
 
     Raises:
-        MeshError: ``name`` is a shared environment, not a kitchen, or the parent of another kitchen.
+        MeshError: ``name`` is a shared environment, not a kitchen, or the parent of another
+            kitchen; or a file cannot be removed (named, with the kitchen).
     """
     check_env_name(name, "kitchen name")
     if name in PROTECTED:
@@ -115,15 +122,33 @@ def destroy_kitchen(settings: MeshSettings, name: str) -> Kitchen:
         raise MeshError(f"kitchen '{name}' is the parent of kitchen(s) {', '.join(children)}: destroy them first")
     location = _root(settings).child(name)
     filesystem = location.filesystem()
-    for info in filesystem.get_file_info(pafs.FileSelector("", allow_not_found=True)):
-        if info.type == pafs.FileType.Directory:
-            filesystem.delete_dir(info.path)
-        elif info.base_name != KITCHEN_FILE:
-            filesystem.delete_file(info.path)
-    filesystem.delete_file(KITCHEN_FILE)
-    _root(settings).filesystem().delete_dir(name)  # the emptied folder (or an object store's folder marker)
-    shutil.rmtree(settings.home / name, ignore_errors=True)
+    try:
+        for info in filesystem.get_file_info(pafs.FileSelector("", allow_not_found=True)):
+            if info.type == pafs.FileType.Directory and info.base_name != AUDIT_FOLDER:
+                filesystem.delete_dir(info.path)
+            elif info.type != pafs.FileType.Directory and info.base_name != KITCHEN_FILE:
+                filesystem.delete_file(info.path)
+        filesystem.delete_file(KITCHEN_FILE)
+        if not audit_kept(settings, name):
+            _root(settings).filesystem().delete_dir(name)  # the emptied folder (or an object store's folder marker)
+        workdir = settings.home / name  # the store's own folder too, when the store is local
+        for path in workdir.iterdir() if workdir.is_dir() else ():
+            if path.is_dir() and path.name != AUDIT_FOLDER:
+                shutil.rmtree(path)
+            elif not path.is_dir():
+                path.unlink()
+        if workdir.is_dir() and not any(workdir.iterdir()):
+            workdir.rmdir()
+    except OSError as error:
+        raise MeshError(f"kitchen '{name}': cannot remove {getattr(error, 'filename', None) or location.uri}: "
+                        f"{error}; run `mesh kitchen destroy {name}` again", file=location.uri) from error
     return kitchen
+
+
+def audit_kept(settings: MeshSettings, name: str) -> bool:
+    """Whether environment ``name`` has an audit trail in the store (a destroyed kitchen keeps its own)."""
+    info = _root(settings).child(name).filesystem().get_file_info(AUDIT_FOLDER)
+    return info.type == pafs.FileType.Directory
 
 
 def kitchen_dagster_home(settings: MeshSettings, name: str) -> Path:
@@ -139,4 +164,11 @@ def _environments(settings: MeshSettings) -> set[str]:
     """The environments that have a folder in the store."""
     from mesh_core.store import folders
 
-    return {name for name in folders(_root(settings)) if not name.startswith(("_", "."))}
+    root = _root(settings)
+    return {name for name in folders(root) if not name.startswith(("_", ".")) and not _trail_only(root.child(name))}
+
+
+def _trail_only(location: Location) -> bool:
+    """Whether ``location`` holds an audit trail and nothing else: a destroyed kitchen's, no environment."""
+    infos = location.filesystem().get_file_info(pafs.FileSelector("", allow_not_found=True))
+    return {info.base_name for info in infos} == {AUDIT_FOLDER}

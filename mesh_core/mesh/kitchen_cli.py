@@ -79,9 +79,14 @@ def run(name: str, workspace: Path, selection: tuple[str, ...], fmt: str) -> Non
 @click.argument("name")
 @_workspace_option
 @click.option("--base", help="A git ref to diff contracts with; by default, the registry written by `mesh publish`.")
+@click.option("--reader", help="The domain to read both snapshots as: its access applies, and the read is audited "
+                               "as its. Default: anonymous (public ports only; others get row counts).")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def diff(name: str, workspace: Path, base: str | None, fmt: str) -> None:
-    """Compare every port rebuilt in kitchen NAME with its parent: contract, rows, keys, values, downstream."""
+def diff(name: str, workspace: Path, base: str | None, reader: str | None, fmt: str) -> None:
+    """Compare every port rebuilt in kitchen NAME with its parent: contract, rows, keys, values, downstream.
+
+    Samples show a PII column's values as <pii>, whoever reads.
+    """
     from mesh_core.mesh.baseline import ports_at_ref, registry_path, registry_ports
     from mesh_core.mesh.cli import load_mesh
     from mesh_core.mesh.kitchen import get_kitchen
@@ -93,7 +98,8 @@ def diff(name: str, workspace: Path, base: str | None, fmt: str) -> None:
     mesh = load_mesh(workspace)
     base_ports = ports_at_ref(workspace, base) if base else registry_ports(registry_path(workspace))
     store = PortStore(settings.store_uri or settings.home, name, workdir=settings.home,
-                      storage_options=settings.storage_options, verify=settings.verify)
+                      storage_options=settings.storage_options, verify=settings.verify, reader=reader,
+                      pii_key=settings.pii_key)
     comparisons = diff_kitchen(store, mesh.graph, base_ports)
     if fmt == "json":
         click.echo(render.as_json({"kitchen": name, "parent": found.parent, "base": base or "registry",
@@ -123,11 +129,18 @@ def list_command(workspace: Path, fmt: str) -> None:
 @_workspace_option
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def destroy(name: str, workspace: Path, fmt: str) -> None:
-    """Remove kitchen NAME: its snapshots, working files and Dagster instance. Never its parent's data."""
-    from mesh_core.mesh.kitchen import destroy_kitchen
+    """Remove kitchen NAME: its snapshots, working files and Dagster instance. Never its parent's data.
 
-    gone = destroy_kitchen(_settings(workspace), name)
+    Its audit trail stays (``MESH_ENV=NAME mesh audit`` lists it): the reads it made of its parent's ports.
+    """
+    from mesh_core.mesh.kitchen import audit_kept, destroy_kitchen
+
+    settings = _settings(workspace)
+    gone = destroy_kitchen(settings, name)
+    kept = audit_kept(settings, name)
     if fmt == "json":
-        click.echo(render.as_json({"destroyed": gone.name, "parent": gone.parent}))
+        click.echo(render.as_json({"destroyed": gone.name, "parent": gone.parent, "audit_kept": kept}))
     else:
         click.echo(f"kitchen {gone.name} destroyed; {gone.parent} untouched")
+        if kept:
+            click.echo(f"its audit trail kept: MESH_ENV={gone.name} mesh audit")

@@ -3,6 +3,12 @@
 For each: the contract diff (``mesh diff``'s classifier, against the registry or a git
 ref), row counts, keys added and removed by the contract's unique columns, changed
 values with a sample, and the ports downstream (``mesh impact``'s verdicts).
+
+Both snapshots are read as the kitchen store's reader (anonymous unless ``--reader`` names
+a domain), through its access check, masking and audit, like any other read: a port the
+reader may not read gets row counts and no key or value comparison. Counts are exact
+either way (masking is deterministic, and both sides are masked with the same key), and
+the samples never show a PII column's value, masked or clear: it reads ``<pii>``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from mesh_core.mesh.impact import classify_change
 from mesh_core.store import PortStore, Snapshot, folders
 
 SAMPLE = 5
+HIDDEN = "<pii>"  # what a sample shows for a value of a PII column
 
 
 @dataclass
@@ -107,9 +114,23 @@ def _compare(store: PortStore, graph: MeshGraph, base: dict, port_id: str, major
     if not comparison.keys:
         comparison.note = "the contract declares no unique columns: keys and values are not compared"
         return comparison
-    owner = store.as_reader(port_id.split(".")[0])  # the producing domain compares its own data, and is audited so
-    _compare_rows(comparison, owner.frame(parent), owner.frame(kitchen))
+    try:
+        old, new = store.frame(parent), store.frame(kitchen)
+    except MeshError as error:  # refused, and recorded so: this reader compares counts only
+        who = f"domain {store.reader}" if store.reader else "an anonymous reader"
+        comparison.note = (f"keys and values are not compared: {who} may not read it ({error}); "
+                           "pass --reader with a domain that may")
+        return comparison
+    _compare_rows(comparison, old, new, _pii_columns(port, kitchen, parent))
     return comparison
+
+
+def _pii_columns(port: dict[str, Any] | None, *snapshots: Snapshot) -> set[str]:
+    """The PII columns of the port: its contract's, and those the snapshots' read policies recorded."""
+    columns = {name for name, column in (port or {}).get("contract", {}).get("columns", {}).items() if column.get("pii")}
+    for snapshot in snapshots:
+        columns |= set((snapshot.policy or {}).get("pii") or ())
+    return columns
 
 
 def unique_columns(contract: dict[str, Any]) -> list[str]:
@@ -121,15 +142,15 @@ def unique_columns(contract: dict[str, Any]) -> list[str]:
     return single[:1]
 
 
-def _compare_rows(comparison: PortComparison, old: pd.DataFrame, new: pd.DataFrame) -> None:
+def _compare_rows(comparison: PortComparison, old: pd.DataFrame, new: pd.DataFrame, pii: set[str]) -> None:
     keys = comparison.keys
     missing = [key for key in keys if key not in old.columns or key not in new.columns]
     if missing:
         comparison.note = f"key column(s) {missing} missing from a side: keys and values are not compared"
         return
     found = old[keys].merge(new[keys], on=keys, how="outer", indicator=True)
-    comparison.removed = _records(found.loc[found["_merge"] == "left_only", keys])
-    comparison.added = _records(found.loc[found["_merge"] == "right_only", keys])
+    comparison.removed = _records(found.loc[found["_merge"] == "left_only", keys], pii)
+    comparison.added = _records(found.loc[found["_merge"] == "right_only", keys], pii)
     both = old.merge(new, on=keys, how="inner", suffixes=("@parent", "@kitchen"))
     shared = [column for column in old.columns if column in new.columns and column not in keys]
     changed_any = pd.Series(False, index=both.index)
@@ -141,14 +162,20 @@ def _compare_rows(comparison: PortComparison, old: pd.DataFrame, new: pd.DataFra
             changed_any |= differs
             for index in differs[differs].index[: SAMPLE - len(comparison.changed_sample)]:
                 comparison.changed_sample.append({
-                    "key": {key: _plain(both.at[index, key]) for key in keys},
-                    "column": column, "parent": _plain(before[index]), "kitchen": _plain(after[index]),
+                    "key": {key: _shown(both.at[index, key], key in pii) for key in keys}, "column": column,
+                    "parent": _shown(before[index], column in pii), "kitchen": _shown(after[index], column in pii),
                 })
     comparison.changed_rows = int(changed_any.sum())
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{column: _plain(value) for column, value in row.items()} for row in frame.to_dict("records")]
+def _records(frame: pd.DataFrame, pii: set[str]) -> list[dict[str, Any]]:
+    return [{column: _shown(value, column in pii) for column, value in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def _shown(value: Any, pii: bool) -> Any:
+    """A sample's value: ``HIDDEN`` for a PII column's (even a null: its presence is data too), else JSON-safe."""
+    return HIDDEN if pii else _plain(value)
 
 
 def _plain(value: Any) -> Any:

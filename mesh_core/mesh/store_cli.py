@@ -73,12 +73,20 @@ def migrate(fmt: str) -> None:
 @click.option("--reader", help="The domain to read as: its access and PII clearance apply. Default: anonymous "
                                "(public ports only, PII masked).")
 def sql(query: str, fmt: str, reader: str | None) -> None:
-    """Run QUERY on DuckDB views of every port's current snapshot, e.g. 'select * from "users"."profiles"'."""
+    """Run QUERY on DuckDB views of every port's current snapshot, e.g. 'select * from "users"."profiles"'.
+
+    Only the ports QUERY names are read, and recorded as read in the audit trail.
+    """
     import duckdb
 
-    from mesh_core.sql import connect
+    from mesh_core.sql import connect, tables_read
 
-    with connect(reader=reader) as connection:
+    try:
+        tables = tables_read(query)
+    except duckdb.Error as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    with connect(reader=reader, tables=tables) as connection:
         try:
             relation = connection.sql(query)
             if relation is None:

@@ -4,6 +4,8 @@
   served (``allowed`` or ``masked``), counted per reading domain and per day. Refused
   reads are counted apart; they served nothing.
 - **Unused ports** are the deprecation candidates: no other domain read them in the window.
+  Anonymous reads (``_anonymous``: ``mesh sql`` without ``--reader``, a notebook) and the
+  operator's (``mesh``) are counted as reads but do not make a port used: they are no consumer.
 - **Compute seconds** come from the Dagster instance's run records: each finished run's
   wall time (start to end) is charged to the domain whose assets it selected and split
   evenly among the output ports it selected (a run that selected only internal assets is
@@ -22,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mesh_core.mesh.graph import MeshGraph
+from mesh_core.mesh.storage_grants import OPERATOR
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from mesh_core.store import PortStore
 
 SERVED = ("allowed", "masked")
+ANONYMOUS = "_anonymous"  # the reader of an anonymous read, as `mesh audit --reader` names it
 
 
 @dataclass
@@ -49,8 +53,8 @@ class ProductUsage:
 
     @property
     def unused(self) -> bool:
-        """No domain other than its producer read it: a deprecation candidate."""
-        return not any(reader != self.domain for reader in self.reads)
+        """No domain other than its producer read it (anonymous and operator reads aside): a deprecation candidate."""
+        return not any(reader not in (self.domain, ANONYMOUS, OPERATOR) for reader in self.reads)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -86,15 +90,15 @@ def _count_reads(usage: dict[str, ProductUsage], audit: pd.DataFrame) -> None:
     served = reads[reads["decision"].isin(SERVED)]
     for port_id, refused in Counter(reads.loc[~reads["decision"].isin(SERVED), "port"]).items():
         usage[port_id].refused = refused
-    for (port_id, reader), count in served.fillna({"reader": "_anonymous"}).groupby(["port", "reader"]).size().items():
+    for (port_id, reader), count in served.fillna({"reader": ANONYMOUS}).groupby(["port", "reader"]).size().items():
         usage[port_id].reads[reader] = int(count)
-    days = served.assign(day=served["time"].dt.strftime("%Y-%m-%d")).fillna({"reader": "_anonymous"})
+    days = served.assign(day=served["time"].dt.strftime("%Y-%m-%d")).fillna({"reader": ANONYMOUS})
     for (port_id, day, reader), count in days.groupby(["port", "day", "reader"]).size().items():
         usage[port_id].reads_by_day.setdefault(day, {})[reader] = int(count)
     for port_id, rows in served.groupby("port"):
         last = rows.sort_values("time").iloc[-1]
         usage[port_id].last_read_at = last["time"].isoformat()
-        usage[port_id].last_reader = last["reader"] if isinstance(last["reader"], str) else "_anonymous"
+        usage[port_id].last_reader = last["reader"] if isinstance(last["reader"], str) else ANONYMOUS
 
 
 def compute_seconds(
