@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # MESH_PII_KEY is unset, so `dagster dev` on the example works out of the box. It is public:
 # masked values under it can be reversed by guessing, so it is refused everywhere else.
 DEV_KEY = b"mesh-core embedded dev key: not a secret"
+MIN_KEY_BYTES = 16  # 128 bits: a shorter secret can be found by trying keys against a known value
 _LOW_63_BITS = (1 << 63) - 1
 _warned: set[str] = set()
 
@@ -39,11 +40,23 @@ def resolve_key(key: str | None, *, env: str, local: bool, reader: str | None, p
     """The masking key: ``MESH_PII_KEY``, or the dev key for a local store in env ``dev``.
 
     Raises:
-        MeshError: no key is set where one is needed, naming the reader and the port.
+        MeshError: no key is set where one is needed, the key is shorter than ``MIN_KEY_BYTES``,
+            or it is the public dev key outside the local dev environment; naming the reader and the port.
     """
+    dev = env == "dev" and local
     if key:
-        return key.encode()
-    if env == "dev" and local:
+        encoded = key.encode()
+        if encoded == DEV_KEY and not dev:
+            problem = "is the embedded dev key, which is public: masked values under it can be reversed"
+        elif len(encoded) < MIN_KEY_BYTES:
+            problem = f"is {len(encoded)} bytes long; a masking key needs at least {MIN_KEY_BYTES}"
+        else:
+            return encoded
+        raise MeshError(
+            f"MESH_PII_KEY {problem}; set it to the environment's own secret, e.g. the output of "
+            f"`python -c 'import secrets; print(secrets.token_hex(32))'`", domain=reader, port=port_id,
+        )
+    if dev:
         if port_id not in _warned:
             _warned.add(port_id)
             logger.warning("MESH_PII_KEY is unset: masking PII of %s with the embedded dev key (not a secret)", port_id)

@@ -22,7 +22,7 @@ def test_reads_are_checked_masked_and_audited_one_object_per_record_on_s3(s3_hom
     store.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
     with pytest.raises(MeshError, match="MESH_PII_KEY is not set"):  # no dev key off the local disk
         PortStore.from_env(reader="artists").read("users.profiles", 1)
-    monkeypatch.setenv("MESH_PII_KEY", "s3-test-key")
+    monkeypatch.setenv("MESH_PII_KEY", "s3-test-masking-key")
     masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
     assert not set(masked["email"]) & set(PROFILES["email"])
     with pytest.raises(MeshError, match="domain labels may not read users.profiles"):

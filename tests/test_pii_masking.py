@@ -108,6 +108,26 @@ def test_the_local_dev_env_masks_with_the_documented_dev_key(store: PortStore, m
     assert masked["email"][0] == hex_hmac(DEV_KEY.decode(), "ann@a.org")
 
 
+
+@pytest.mark.parametrize(("key", "env", "problem"), [
+    (DEV_KEY.decode(), "staging", "is the embedded dev key, which is public"),
+    (DEV_KEY.decode(), "dev-on-s3", "is the embedded dev key, which is public"),
+    ("x", "dev", "is 1 bytes long; a masking key needs at least 16"),
+    ("fifteen-bytes!!", "prod", "is 15 bytes long"),
+])
+def test_a_public_or_short_key_is_refused(key: str, env: str, problem: str):
+    from mesh_core.masking import resolve_key
+
+    local = env != "dev-on-s3"
+    with pytest.raises(MeshError, match=problem) as refused:
+        resolve_key(key, env="dev" if env == "dev-on-s3" else env, local=local, reader="artists",
+                    port_id="users.profiles")
+    assert "domain artists" in str(refused.value) and "users.profiles" in str(refused.value)
+    assert len(key) < 8 or key not in str(refused.value), "the key itself is never shown"
+    assert resolve_key(DEV_KEY.decode(), env="dev", local=True, reader=None, port_id="p") == DEV_KEY
+    assert resolve_key("sixteen-bytes-ok", env="prod", local=False, reader=None, port_id="p") == b"sixteen-bytes-ok"
+
+
 def test_consumers_with_clearances_make_the_read_policy():
     schema = pa.DataFrameSchema({"email": pa.Column(str, metadata={"pii": True}), "n": pa.Column(int)})
     contract = Contract(schema, "1.0.0", access="restricted", domain="users", port="users.profiles",

@@ -154,7 +154,7 @@ def test_sql_masks_ports_on_s3_and_registers_no_clear_data(s3_home: str, monkeyp
     from mesh_core.access import ReadPolicy
     from mesh_core.sql import connect
 
-    monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key")
+    monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key-for-tests")
     policy = ReadPolicy("users", "public", pii=("email",))
     s3_store().publish("users.profiles", pd.DataFrame({"user_id": [1, 2], "email": ["a@x.org", "b@y.org"]}),
                        version="1.0.0", policy=policy)
@@ -189,7 +189,7 @@ def test_the_example_mesh_runs_on_s3_dbt_sources_included(
     s3_home: str, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_domains
 ):
     monkeypatch.setenv("MESH_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key")  # artists reads users.profiles' email masked
+    monkeypatch.setenv("MESH_PII_KEY", "s3-masking-key-for-tests")  # artists reads users.profiles' email masked
     for domain in LOCATIONS:
         assert materialize(location_defs(domain), instance).success
     store = s3_store().as_reader("artists")  # payouts is private to artists
