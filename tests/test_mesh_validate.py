@@ -123,15 +123,19 @@ def test_deprecated_major_warns_before_its_date_and_errors_after(tmp_path: Path)
     "workspace, message",
     [
         ("load_from: [", "not valid YAML"),
+        (b"\x00\xff garbage", "not valid YAML (UTF-8 text)"),
         ("locations: []", "expected a non-empty 'load_from' list"),
         ("load_from:\n  - python_fil: x.py", "unknown location kind 'python_fil'"),
         ("load_from:\n  - python_module:\n      working_directory: domains/users", "needs 'module_name'"),
         ("load_from:\n  - python_module:\n      module_name: users_domain.definitions\n      working_directory: nowhere", "does not exist"),
     ],
 )
-def test_malformed_workspace_exits_2_with_a_message(workspace: str, message: str, tmp_path: Path):
+def test_malformed_workspace_exits_2_with_a_message(workspace: str | bytes, message: str, tmp_path: Path):
     root = copy_mesh(tmp_path / "mesh").parent
-    (root / "workspace.yaml").write_text(workspace)
+    if isinstance(workspace, bytes):
+        (root / "workspace.yaml").write_bytes(workspace)
+    else:
+        (root / "workspace.yaml").write_text(workspace)
     result = mesh("validate", cwd=root)
     assert result.code == 2
     assert message in result.stderr and "workspace.yaml" in result.stderr

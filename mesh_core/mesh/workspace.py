@@ -208,8 +208,8 @@ def load_workspace(path: str | Path) -> list[Location]:
         raise WorkspaceError(f"workspace file not found: {path}", file=path)
     try:
         document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise WorkspaceError(f"not valid YAML: {error}", file=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise WorkspaceError(f"not valid YAML (UTF-8 text): {error}", file=path) from None
     entries = document.get("load_from") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         raise WorkspaceError("expected a non-empty 'load_from' list of code locations", file=path)
