@@ -1,4 +1,4 @@
--- Royalties owed per artist per UTC day.
+-- Royalties owed per artist per UTC day, in key order: the same data publishes the same bytes (data version).
 select
     artist_id,
     day,
@@ -7,3 +7,4 @@ select
     sum(amount_usd) as amount_usd
 from {{ ref('int_royalties') }}
 group by artist_id, day
+order by artist_id, day
