@@ -43,7 +43,7 @@ class MeshError(Exception):
             if part
         )
         if self.file:
-            where = f"{where} ({self.file})" if where else f"({self.file})"
+            where = f"{where} ({self.file})" if where else self.file  # "file: message", as compilers say it
         return f"{where}: {self.message}" if where else self.message
 
 

@@ -155,10 +155,22 @@ def test_bad_kitchen_names_and_parents_are_refused_and_change_nothing(dev, mesh_
 def test_an_existing_environment_or_kitchen_is_not_created_again(dev, mesh_home: Path):
     settings = MeshSettings.from_env()
     create_kitchen(settings, "k")
-    for name in ("k", "staging"):
-        (mesh_home / "staging").mkdir(exist_ok=True)
-        with pytest.raises(MeshError, match=f"environment '{name}' already exists"):
+    for name in ("k", "staging", "manifests"):
+        (mesh_home / name).mkdir(exist_ok=True)
+        with pytest.raises(MeshError, match=f"'{name}' already exists in the store"):
             create_kitchen(settings, name)
+
+
+def test_folders_that_hold_no_environment_are_no_parents(dev, mesh_home: Path):
+    """The manifest cache and a catalog written into MESH_HOME are neither offered nor taken as parents."""
+    (mesh_home / "manifests").mkdir()
+    (mesh_home / "manifests" / "users.json").write_text("{}")
+    (mesh_home / "site" / "products").mkdir(parents=True)
+    settings = MeshSettings.from_env()
+    for parent in ("manifests", "site"):
+        with pytest.raises(MeshError, match=rf"no environment '{parent}'.* one of \['dev'\]"):
+            create_kitchen(settings, "k", parent)
+    assert create_kitchen(settings, "k", "dev").parent == "dev"
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
@@ -218,7 +230,7 @@ def test_the_kitchen_commands_report_bad_input_plainly(mesh_home: Path, monkeypa
         (("destroy", "dev"), "'dev' is a shared environment, not a kitchen"),
         (("destroy", "nope"), "'nope' is not a kitchen (kitchens: k)"),
         (("run", "dev"), "'dev' is not a kitchen"),
-        (("create", "k"), "environment 'k' already exists"),
+        (("create", "k"), "'k' already exists in the store"),
     ]:
         refused = mesh("kitchen", *args, cwd=REPO)
         assert refused.code == 2 and message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr

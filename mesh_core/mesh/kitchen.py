@@ -14,6 +14,7 @@ nothing else is no environment, and a kitchen created again under the name appen
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from mesh_core.audit_trail import AUDIT_FOLDER
 from mesh_core.delta import Location
 from mesh_core.errors import MeshError
 from mesh_core.kitchens import KITCHEN_FILE, kitchen_record, write_kitchen_record
+from mesh_core.registry import REGISTRY_DIR
 from mesh_core.settings import MeshSettings, check_env_name
 
 # Environments that are never kitchens: a kitchen may not take their names, and destroy refuses them.
@@ -61,8 +63,8 @@ def create_kitchen(settings: MeshSettings, name: str, parent: str = "dev", insta
     if name in PROTECTED:
         raise MeshError(f"'{name}' is reserved for a shared environment; name the kitchen otherwise")
     environments = _environments(settings)
-    if name in environments:
-        raise MeshError(f"environment '{name}' already exists in the store; pick another name",
+    if name in _taken(settings):
+        raise MeshError(f"'{name}' already exists in the store; pick another name",
                         file=_root(settings).child(name).uri)
     if parent not in environments:
         raise MeshError(
@@ -161,14 +163,42 @@ def _root(settings: MeshSettings) -> Location:
 
 
 def _environments(settings: MeshSettings) -> set[str]:
-    """The environments that have a folder in the store."""
+    """The environments in the store: the folders that hold one (see ``_holds_environment``)."""
     from mesh_core.store import folders
 
     root = _root(settings)
-    return {name for name in folders(root) if not name.startswith(("_", ".")) and not _trail_only(root.child(name))}
+    return {name for name in folders(root) if not name.startswith(("_", ".")) and _holds_environment(root.child(name))}
+
+
+def _taken(settings: MeshSettings) -> set[str]:
+    """The names a new kitchen may not take: every folder of the store, but a destroyed kitchen's kept trail."""
+    from mesh_core.store import folders
+
+    root = _root(settings)
+    return {name for name in folders(root) if not _trail_only(root.child(name))}
 
 
 def _trail_only(location: Location) -> bool:
     """Whether ``location`` holds an audit trail and nothing else: a destroyed kitchen's, no environment."""
     infos = location.filesystem().get_file_info(pafs.FileSelector("", allow_not_found=True))
     return {info.base_name for info in infos} == {AUDIT_FOLDER}
+
+
+def _holds_environment(location: Location) -> bool:
+    """Whether ``location`` holds a mesh environment: kitchen metadata, a registry, port tables or internal assets.
+
+    A destroyed kitchen's kept audit trail is none, nor the manifest cache or a catalog
+    written into ``MESH_HOME``.
+    """
+    from mesh_core.store import folders
+
+    infos = location.filesystem().get_file_info(pafs.FileSelector("", allow_not_found=True))
+    names = {info.base_name for info in infos}
+    if KITCHEN_FILE in names or REGISTRY_DIR in names:
+        return True
+    for domain in sorted(name for name in folders(location) if not name.startswith(("_", "."))):
+        for port in folders(location.child(domain)):
+            majors = folders(location.child(domain, port))
+            if port == "_internal" or any(re.fullmatch(r"v\d+", major) for major in majors):
+                return True
+    return False
