@@ -73,6 +73,20 @@ class ReadPolicy:
     pii_cleared: tuple[str, ...] = ()
     pii: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def masks(self) -> bool:
+        """Whether some reader other than the producer may read the PII columns masked (so a masked copy is due).
+
+        Example:
+            >>> ReadPolicy("users", "restricted", ("podcasts",), ("podcasts",), ("email",)).masks
+            False
+        """
+        if not self.pii or self.access == "private":
+            return False
+        if self.access == "public":
+            return True
+        return any(consumer != self.producer and consumer not in self.pii_cleared for consumer in self.consumers)
+
     def to_record(self) -> dict[str, Any]:
         """The policy as JSON-ready commit metadata."""
         return {

@@ -127,12 +127,16 @@ def load(location: Location, version: int | None = None) -> DeltaTable | None:
         return None
 
 
-def write_file(location: Location, table: pa.Table) -> DataFile:
-    """Write ``table`` as a new parquet file in the table's folder, hashing its bytes as they are written."""
+def write_file(location: Location, table: pa.Table, folder: str | None = None, stem: str = "part") -> DataFile:
+    """Write ``table`` as a new parquet file in the table's folder, hashing its bytes as they are written.
+
+    ``folder`` (a sub-folder of the table, e.g. ``_masked``) and ``stem`` (the file name's start)
+    place a file Delta does not serve: a folder starting with ``_`` is hidden from Delta and its vacuum.
+    """
     if location.is_local:
-        pafs.LocalFileSystem().create_dir(location.uri, recursive=True)
+        pafs.LocalFileSystem().create_dir(f"{location.uri}/{folder}" if folder else location.uri, recursive=True)
     filesystem = location.filesystem()
-    name = f"part-{uuid.uuid4().hex}.parquet"
+    name = (f"{folder}/" if folder else "") + f"{stem}-{uuid.uuid4().hex}.parquet"
     with filesystem.open_output_stream(name) as raw:
         sink = _HashingSink(raw)
         pq.write_table(table, sink, use_dictionary=dictionary_columns(table))

@@ -68,7 +68,7 @@ def create_views(
             )
             try:
                 snapshot = store.current(port_id, major)
-                masked = store.admit(snapshot).masked
+                snapshot, masked = store.readable(snapshot, store.admit(snapshot).masked)
                 snapshot = store.verified(snapshot)
                 source = _source(connection, store, snapshot)
                 if masked:

@@ -1,0 +1,144 @@
+"""The masked copy: written at publish under the publisher's key, read by uncleared readers without any key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow
+import pytest
+
+from mesh_core import Domain, InputPort, MeshError, PortStore, StoreError
+from mesh_core.access import ReadPolicy
+from mesh_core.masking import key_fingerprint, mask_table
+from mesh_core.sql import connect
+
+KEY = "publisher-key-of-prod"
+PROFILES = pd.DataFrame({"user_id": [11, 12, 13, 14], "email": ["ann@a.org", "bob@b.org", None, "dee@d.org"]})
+PLAYS = pd.DataFrame({"play_id": range(5), "user_id": [11, 11, 12, 13, 99],
+                      "email": ["ann@a.org", "ann@a.org", "bob@b.org", None, "zed@z.org"]})
+POLICY = ReadPolicy("users", "restricted", consumers=("podcasts", "artists"), pii_cleared=("podcasts",),
+                    pii=("email", "user_id"))
+
+
+def hex_hmac(text: str) -> str:
+    return hmac.new(KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def prod(mesh_home: Path, monkeypatch: pytest.MonkeyPatch) -> PortStore:
+    """Env ``prod`` published by a publisher holding the key; the test's own environment holds none."""
+    monkeypatch.setenv("MESH_ENV", "prod")
+    monkeypatch.delenv("MESH_PII_KEY", raising=False)
+    publisher = PortStore(mesh_home, "prod", pii_key=KEY)
+    publisher.publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    publisher.publish("users.plays", PLAYS, version="1.0.0", policy=POLICY)
+    return publisher
+
+
+def test_an_uncleared_reader_reads_the_masked_copy_without_any_key(prod: PortStore):
+    masked, snapshot = PortStore.from_env(reader="artists").read("users.profiles", 1)
+    at_read = mask_table(pyarrow.Table.from_pandas(PROFILES), ["email", "user_id"], KEY.encode()).to_pandas()
+    pd.testing.assert_frame_equal(masked, at_read)  # the values masking at read gives, dtypes kept
+    assert masked["email"][0] == hex_hmac("ann@a.org") and snapshot.masked == ("email", "user_id")
+    assert snapshot.masking_key_id == key_fingerprint(KEY.encode()) and KEY not in str(snapshot)
+    # Joins on masked keys across ports still hold, and the SQL views read the same copy without a key.
+    plays = PortStore.from_env(reader="artists").read("users.plays", 1)[0]
+    assert len(plays.merge(masked, on="user_id")) == len(PLAYS.merge(PROFILES, on="user_id")) == 4
+    with connect(reader="artists") as sql:
+        view = sql.sql('SELECT email FROM "users"."profiles"').df()["email"]
+        assert view.tolist() == masked["email"].tolist()
+        assert "_masked/masked-" in str(sql.sql("SELECT sql FROM duckdb_views()").fetchall())
+    clear, _ = PortStore.from_env(reader="podcasts").read("users.profiles", 1)
+    pd.testing.assert_frame_equal(clear, PROFILES)
+
+
+def test_a_dagster_run_of_an_uncleared_consumer_reads_the_masked_copy_without_a_key(prod, instance):
+    import dagster as dg
+    from conftest import materialize
+
+    artists = Domain("artists", owner="team:artists")
+
+    @artists.output_port(contract=pa.DataFrameSchema({"user_id": pa.Column(int), "email": pa.Column(str, nullable=True)}),
+                         version="1.0.0", inputs={"profiles": InputPort("users.profiles", version="1")})
+    def contacts(profiles: pd.DataFrame) -> pd.DataFrame:
+        return profiles
+
+    result = materialize(artists.definitions(), instance)
+    published = prod.as_reader("artists").read("artists.contacts", 1)[0]
+    assert result.success and published["email"].tolist()[:2] == [hex_hmac("ann@a.org"), hex_hmac("bob@b.org")]
+    event = instance.get_latest_materialization_event(dg.AssetKey(["artists", "contacts"]))
+    assert event.asset_materialization.metadata["mesh/inputs"].value["users.profiles"]["masked"] == ["email", "user_id"]
+
+
+def test_the_masked_files_hold_no_clear_value_and_a_tampered_one_is_refused_by_name(prod: PortStore):
+    snapshot = prod.current("users.profiles", 1)
+    [masked_file] = [Path(uri) for uri in snapshot.masked_copy().file_uris]
+    assert masked_file.parent.name == "_masked"
+    log = b"".join(path.read_bytes() for path in Path(snapshot.path, "_delta_log").iterdir())
+    for clear in (b"ann@a.org", b"bob@b.org", KEY.encode()):
+        assert clear not in masked_file.read_bytes() and clear not in log
+    masked_file.write_bytes(Path(prod.current("users.plays", 1).masked_copy().file_uris[0]).read_bytes())
+    with pytest.raises(StoreError) as refused:
+        PortStore.from_env(reader="artists").read("users.profiles", 1)
+    assert f"_masked/{masked_file.name}" in str(refused.value) and "changed since it was published" in str(refused.value)
+    assert len(PortStore.from_env(reader="podcasts").read("users.profiles", 1)[0]) == 4  # the clear data is intact
+
+
+def test_without_a_masked_copy_a_keyless_reader_is_told_what_to_run(mesh_home: Path, monkeypatch):
+    monkeypatch.setenv("MESH_ENV", "prod")
+    monkeypatch.delenv("MESH_PII_KEY", raising=False)
+    snapshot = PortStore(mesh_home, "prod").publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    assert snapshot.masked_files == ()  # the publisher had no key: nothing to mask with
+    with pytest.raises(MeshError) as refused:
+        PortStore.from_env(reader="artists").read("users.profiles", 1)
+    assert "has no masked copy" in str(refused.value) and "mesh store migrate" in str(refused.value)
+    monkeypatch.setenv("MESH_PII_KEY", KEY)
+    masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]  # masked at read, with the key
+    assert masked["email"][0] == hex_hmac("ann@a.org")
+
+
+KILLED_PUBLISHER = """
+import os, signal, sys
+import pandas as pd
+from mesh_core import PortStore, delta
+from mesh_core.access import ReadPolicy
+write_file, moment = delta.write_file, sys.argv[2]
+
+def killing(location, table, folder=None, stem="part"):
+    if folder and moment == "before-masked":
+        os.kill(os.getpid(), signal.SIGKILL)
+    written = write_file(location, table, folder, stem)
+    if folder and moment == "after-masked":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return written
+
+delta.write_file = killing
+policy = ReadPolicy("users", "restricted", ("podcasts", "artists"), ("podcasts",), ("email", "user_id"))
+new = pd.DataFrame({"user_id": [21, 22], "email": ["new@n.org", "nub@n.org"]})
+PortStore(sys.argv[1], "prod", pii_key="publisher-key-of-prod").publish("users.profiles", new, version="1.0.0",
+                                                                         policy=policy)
+print("published", flush=True)
+"""
+
+
+@pytest.mark.parametrize("moment", ["before-masked", "after-masked"])
+def test_a_publisher_killed_between_the_clear_and_masked_writes_leaves_the_previous_snapshot(prod, mesh_home, moment):
+    before = prod.current("users.profiles", 1)
+    killed = subprocess.run([sys.executable, "-c", KILLED_PUBLISHER, str(mesh_home), moment],
+                            capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert killed.returncode == -signal.SIGKILL and "published" not in killed.stdout, killed.stderr
+    table = Path(before.path)
+    assert len(list(table.glob("part-*.parquet"))) == 2  # the killed publish's clear file was written...
+    assert len(list(table.glob("_masked/*.parquet"))) == (2 if moment == "after-masked" else 1)
+    assert prod.current("users.profiles", 1) == before  # ...and never committed
+    masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    assert masked["email"][0] == hex_hmac("ann@a.org")
+    pd.testing.assert_frame_equal(PortStore.from_env(reader="podcasts").read("users.profiles", 1)[0], PROFILES)
