@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETAIN = 10
 _COMMIT_ATTEMPTS = 5
 _OLD_LAYOUT = ("current.json", "snapshots")
+_warned_keys: set[tuple[str, str]] = set()  # snapshots whose masked copy a store's other key made it mask at read
 
 
 @dataclass(frozen=True)
@@ -399,8 +401,10 @@ class PortStore:
         if not snapshot.masked_files:
             return False
         if self.pii_key and key_fingerprint(self.pii_key.encode()) != snapshot.masking_key_id:
-            logger.warning("%s: masking at read: MESH_PII_KEY here is not the key of snapshot %s's masked copy",
-                           snapshot.port_id, snapshot.snapshot_id)
+            if (snapshot.port_id, snapshot.snapshot_id) not in _warned_keys:
+                _warned_keys.add((snapshot.port_id, snapshot.snapshot_id))
+                logger.warning("%s: masking at read: MESH_PII_KEY here is not the key of snapshot %s's masked copy",
+                               snapshot.port_id, snapshot.snapshot_id)
             return False
         return True
 
@@ -555,6 +559,46 @@ class PortStore:
                         migrated += [snapshot] if snapshot else []
         return migrated
 
+    def stamp(self, port_id: str, major: int, policy: ReadPolicy) -> Snapshot | None:
+        """Give the current snapshot of ``major`` the read policy and masked copy it lacks; None if it lacks neither.
+
+        A snapshot published before read policies were recorded gets ``policy`` (the port's
+        current one); one whose policy masks but that has no masked copy (published without
+        ``MESH_PII_KEY``) gets its copy. Either is one new Delta commit that changes no data:
+        the snapshot keeps its files, bytes and data version (its content hash); only its
+        Delta version, and so its id, is new. The clear files are verified first.
+
+        Raises:
+            StoreError: a file changed, or another writer committed meanwhile (run it again).
+        """
+        location = self.table_location(port_id, major)
+        table = self._load(port_id, location)
+        if table is None:
+            return None
+        snapshot = self._snapshot_of(port_id, location, table)
+        if snapshot.policy is not None:
+            policy = ReadPolicy.from_record(snapshot.policy)
+            if not policy.masks or snapshot.masked_files:
+                return None
+        item = _Prepared(major, snapshot.version, location, table, snapshot, self._read_files(snapshot))
+        masked = self._write_masked(port_id, item, policy)
+        if snapshot.policy is not None and not masked:
+            return None  # still no key to mask with: nothing to record
+        version = table.version() + 1
+        stamped = replace(
+            snapshot, delta_version=version, snapshot_id=f"{version}-{snapshot.content_hash[:16]}",
+            policy=policy.to_record(), masked_files=tuple(masked.get("masked_files", ())),
+            masking_key_id=masked.get("masking_key_id"), verified=False,
+        )
+        try:
+            delta.annotate(location, table, {**stamped.commit_metadata(), "stamps": snapshot.snapshot_id})
+        except (delta.CommitLost, DeltaError, OSError) as error:
+            delta.remove_files(location, list(stamped.masked_files))
+            raise StoreError(f"cannot stamp snapshot {snapshot.snapshot_id}: {error}; run it again",
+                             domain=parse_port_id(port_id)[0], port=port_id, file=location.uri) from error
+        self._audit(stamped, "publish", Decision("allowed", "migrate:read-policy"), reader=parse_port_id(port_id)[0])
+        return stamped
+
     def _migrate(self, port_id: str, major: int, folder: Path) -> Snapshot | None:
         location = self.table_location(port_id, major)
         pointer = folder / "current.json"
@@ -618,8 +662,11 @@ class PortStore:
             logger.warning("%s v%d: no masked copy published: %s", port_id, item.major, error)
             return {}
         table = mask_table(item.table, policy.pii, key)
+        # A masked value is 64 hex characters: a dictionary keeps a column of repeated ones (an email per play) small.
+        repeated = [name for name in policy.pii if name in table.column_names
+                    and pc.count_distinct(table.column(name)).as_py() * 2 <= table.num_rows]
         try:
-            data_file = delta.write_file(item.location, table, MASKED_FOLDER, "masked")
+            data_file = delta.write_file(item.location, table, MASKED_FOLDER, "masked", repeated)
         except (OSError, pa.ArrowException) as error:
             raise StoreError(
                 f"cannot write the masked copy of v{item.major}: {error}", domain=parse_port_id(port_id)[0],

@@ -112,10 +112,10 @@ from mesh_core import PortStore, delta
 from mesh_core.access import ReadPolicy
 write_file, moment = delta.write_file, sys.argv[2]
 
-def killing(location, table, folder=None, stem="part"):
+def killing(location, table, folder=None, *args):
     if folder and moment == "before-masked":
         os.kill(os.getpid(), signal.SIGKILL)
-    written = write_file(location, table, folder, stem)
+    written = write_file(location, table, folder, *args)
     if folder and moment == "after-masked":
         os.kill(os.getpid(), signal.SIGKILL)
     return written
@@ -142,3 +142,93 @@ def test_a_publisher_killed_between_the_clear_and_masked_writes_leaves_the_previ
     masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
     assert masked["email"][0] == hex_hmac("ann@a.org")
     pd.testing.assert_frame_equal(PortStore.from_env(reader="podcasts").read("users.profiles", 1)[0], PROFILES)
+
+
+LOCATION = '''
+import pandas as pd
+import pandera.pandas as pa
+from datetime import timedelta
+from mesh_core import Clearance, Domain
+
+users = Domain("users", owner="team:users")
+
+
+@users.output_port(
+    contract=pa.DataFrameSchema({"user_id": pa.Column(int, unique=True),
+                                 "email": pa.Column(str, nullable=True, metadata={"pii": True})}),
+    version="1.0.0", access="restricted", description="Profiles.", freshness=timedelta(days=1),
+    consumers={"podcasts": Clearance(pii=True), "artists": Clearance(pii=False)},
+)
+def profiles() -> pd.DataFrame:
+    return pd.DataFrame({"user_id": [1], "email": ["x@y.z"]})
+
+
+defs = users.definitions()
+'''
+
+
+def pre_policy_snapshot(store: PortStore, frame: pd.DataFrame) -> str:
+    """Commit ``frame`` as the previous store version did: mesh metadata without a read policy."""
+    from datetime import datetime, timezone
+
+    from mesh_core import delta
+
+    location = store.table_location("users.profiles", 1)
+    table = pyarrow.Table.from_pandas(frame, preserve_index=False)
+    data_file = delta.write_file(location, table)
+    recorded = {"port_id": "users.profiles", "major": 1, "version": "1.0.0", "snapshot_id": f"0-{data_file.sha256[:16]}",
+                "content_hash": data_file.sha256, "rows": len(frame), "delta_version": 0,
+                "published_at": datetime.now(timezone.utc).isoformat(), "run_id": None, "code_version": None,
+                "checks": {}, "files": [{"path": data_file.path, "sha256": data_file.sha256, "size": data_file.size,
+                                         "rows": data_file.rows}]}
+    delta.commit(location, [data_file], table.schema, recorded, None)
+    return data_file.sha256
+
+
+def test_a_snapshot_without_a_read_policy_is_refused_to_others_until_mesh_store_migrate(mesh_home, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mesh_core.mesh.cli import main
+
+    monkeypatch.setenv("MESH_PII_KEY", KEY)
+    store = PortStore(mesh_home, "dev", pii_key=KEY)
+    content_hash = pre_policy_snapshot(store, PROFILES)
+    for reader in ("artists", "podcasts", None):
+        with pytest.raises(MeshError, match="published before read policies were recorded.*mesh store migrate"):
+            store.as_reader(reader).read("users.profiles", 1)
+    pd.testing.assert_frame_equal(store.as_reader("users").read("users.profiles", 1)[0], PROFILES)  # its producer
+
+    (tmp_path / "users_location.py").write_text(LOCATION)
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text("load_from:\n  - python_file:\n      relative_path: users_location.py\n"
+                         "      location_name: users\n")
+    result = CliRunner().invoke(main, ["store", "migrate", "-w", str(workspace)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "users.profiles v1: read policy recorded (1-" in result.output and "with its masked copy" in result.output
+
+    monkeypatch.delenv("MESH_PII_KEY")
+    masked, snapshot = PortStore(mesh_home, "dev").as_reader("artists").read("users.profiles", 1)
+    assert snapshot.content_hash == content_hash and snapshot.snapshot_id == f"1-{content_hash[:16]}"
+    assert snapshot.masked_files and masked["email"][0] == hex_hmac("ann@a.org")
+    pd.testing.assert_frame_equal(PortStore(mesh_home, "dev").as_reader("podcasts").read("users.profiles", 1)[0],
+                                  PROFILES)
+    with pytest.raises(MeshError, match="its access is restricted"):
+        PortStore(mesh_home, "dev").as_reader("labels").read("users.profiles", 1)
+    again = CliRunner().invoke(main, ["store", "migrate", "-w", str(workspace)], catch_exceptions=False)
+    assert again.output.strip().endswith("0 port major(s) migrated, 0 snapshot(s) stamped")
+
+
+def test_gc_removes_the_masked_copies_of_vacuumed_snapshots_and_keeps_the_current_one(mesh_home: Path):
+    from mesh_core.mesh.store_gc import collect
+
+    store = PortStore(mesh_home, "dev", pii_key=KEY, retain=1)
+    published = [store.publish("users.profiles", PROFILES.head(n), version="1.0.0", policy=POLICY) for n in (2, 3, 4)]
+    folder = Path(published[-1].path) / "_masked"
+    assert len(list(folder.iterdir())) == 3
+    [table] = [t for t in collect(store, {}, dry_run=False, grace_hours=0) if t.table == published[-1].path]
+    assert {p for p in table.removed if p.startswith("_masked/")} == {
+        f.path for s in published[:2] for f in s.masked_files
+    }
+    assert [p.name for p in folder.iterdir()] == [Path(published[-1].masked_files[0].path).name]
+    masked = PortStore(mesh_home, "dev").as_reader("artists").read("users.profiles", 1)[0]
+    assert len(masked) == 4 and masked["email"][0] == hex_hmac("ann@a.org")
