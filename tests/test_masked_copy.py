@@ -232,3 +232,20 @@ def test_gc_removes_the_masked_copies_of_vacuumed_snapshots_and_keeps_the_curren
     assert [p.name for p in folder.iterdir()] == [Path(published[-1].masked_files[0].path).name]
     masked = PortStore(mesh_home, "dev").as_reader("artists").read("users.profiles", 1)[0]
     assert len(masked) == 4 and masked["email"][0] == hex_hmac("ann@a.org")
+
+
+def test_a_kitchen_reads_its_parent_s_masked_copy_without_a_key(prod: PortStore, mesh_home: Path):
+    from mesh_core.kitchens import write_kitchen_record
+
+    kitchen = PortStore(mesh_home, "try-it")
+    write_kitchen_record(kitchen.location, "try-it", "prod")
+    masked, snapshot = kitchen.as_reader("artists").read("users.profiles", 1)
+    assert snapshot.path == prod.current("users.profiles", 1).path  # the parent's table, not copied
+    assert masked["email"][0] == hex_hmac("ann@a.org")
+    with connect(kitchen.as_reader("artists")) as sql:
+        assert sql.sql('SELECT email FROM "parent"."users"."profiles"').df()["email"].tolist() == masked["email"].tolist()
+    # The kitchen's own publish masks as its chain's root: its copy's values equal the parent's.
+    rebuilt = PortStore(mesh_home, "try-it", pii_key=KEY).publish("users.profiles", PROFILES, version="1.0.0",
+                                                                  policy=POLICY)
+    assert rebuilt.masking_key_id == snapshot.masking_key_id
+    pd.testing.assert_frame_equal(kitchen.as_reader("artists").read("users.profiles", 1)[0], masked)
