@@ -283,18 +283,18 @@ class PortStore:
         prepared = [self._prepare(port_id, frame, version, min_rows) for frame, version in frames]
         producer = parse_port_id(port_id)[0]
         chosen = [policy or ReadPolicy(producer) for policy in (policies or [None] * len(prepared))]
-        written: list[tuple[_Prepared, list[DataFile], dict[str, Any]]] = []
+        written: list[tuple[_Prepared, ReadPolicy, list[DataFile], dict[str, Any]]] = []
         committed: list[tuple[_Prepared, Snapshot]] = []
         try:
             for item, policy in zip(prepared, chosen):
-                written.append((item, [self._write(port_id, item)], {}))
-                written[-1][2].update(self._write_masked(port_id, item, policy))
-            for item, files, masked in written:
+                written.append((item, policy, [self._write(port_id, item)], {}))
+                written[-1][3].update(self._write_masked(port_id, item, policy))  # both go if a write fails
+            for item, policy, files, masked in written:
                 recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {}),
-                            "policy": chosen[len(committed)].to_record(), **masked}
+                            "policy": policy.to_record(), **masked}
                 committed.append((item, self._commit(port_id, item, files, recorded)))
         except BaseException as error:
-            for item, files, masked in written[len(committed):]:
+            for item, _, files, masked in written[len(committed):]:
                 delta.remove_files(item.location, [*files, *masked.get("masked_files", ())])
             self._undo(port_id, committed, error)
             raise
