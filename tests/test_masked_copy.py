@@ -249,3 +249,19 @@ def test_a_kitchen_reads_its_parent_s_masked_copy_without_a_key(prod: PortStore,
                                                                   policy=POLICY)
     assert rebuilt.masking_key_id == snapshot.masking_key_id
     pd.testing.assert_frame_equal(kitchen.as_reader("artists").read("users.profiles", 1)[0], masked)
+
+
+def test_a_dbt_domain_s_source_is_a_view_over_the_masked_copy_without_a_key(prod: PortStore, tmp_path: Path):
+    import duckdb
+
+    from mesh_core.dbt.sources import SOURCE_SCHEMA, pin_sources
+
+    database = tmp_path / "artists.duckdb"
+    pinned = pin_sources(PortStore.from_env(reader="artists"), database,
+                         {"profiles": InputPort("users.profiles", version="1")}, "artists")
+    assert pinned["users.profiles"]["masked"] == ["email", "user_id"]
+    with duckdb.connect(str(database), read_only=True) as connection:
+        [(definition,)] = connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'profiles'").fetchall()
+        emails = connection.sql(f'SELECT email FROM "{SOURCE_SCHEMA}"."profiles"').df()["email"].tolist()
+    assert "/_masked/masked-" in definition and "ann@a.org" not in definition
+    assert emails[:2] == [hex_hmac("ann@a.org"), hex_hmac("bob@b.org")]
