@@ -145,8 +145,9 @@ class PortStore:
 
     Every port read passes the access check of ``mesh_core.access`` against the policy its
     snapshot recorded, as ``reader`` (a domain; ``None`` is anonymous and reads public ports
-    only), masks the PII columns ``reader`` is not cleared for, and appends to the audit trail
-    (``mesh_core.audit_trail``), as does every publish.
+    only), serves the snapshot's masked copy when ``reader`` is not cleared for its PII columns
+    (written at publish under ``<table>/_masked/``; masks at read only a snapshot without one),
+    and appends to the audit trail (``mesh_core.audit_trail``), as does every publish.
 
     Example:
         >>> store = PortStore.from_env()  # doctest: +SKIP
