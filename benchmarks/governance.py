@@ -63,41 +63,81 @@ def read_section(quick: bool) -> tuple[str, float]:
     for label, users in (("email repeated per play (100,000 listeners)", 100_000), ("email unique per row", rows)):
         with tempfile.TemporaryDirectory() as folder:
             store = PortStore(Path(folder), "bench", pii_key=KEY)
-            files = store.publish(PORT, plays(rows, users), version="1.0.0", policy=POLICY).file_uris
+            published = store.publish(PORT, plays(rows, users), version="1.0.0", policy=POLICY)
+            files, masked_files = published.file_uris, published.masked_copy().file_uris
             uncleared, cleared = store.as_reader("uncleared"), store.as_reader("cleared")
-            unverified = PortStore(Path(folder), "bench", pii_key=KEY, verify=False).as_reader("uncleared")
-            masked, snapshot = uncleared.read(PORT, 1)
+            keyless = PortStore(Path(folder), "bench").as_reader("uncleared")  # reads the masked copy, no key
+            # A store holding another key masks at read: the path of a snapshot without a masked copy.
+            at_read = PortStore(Path(folder), "bench", pii_key="another-key").as_reader("uncleared")
+            unverified = PortStore(Path(folder), "bench", verify=False).as_reader("uncleared")
+            masked, snapshot = keyless.read(PORT, 1)
             assert snapshot.masked == ("email",) and masked["email"].str.len().eq(64).all()
             assert masked.dtypes.equals(pd.read_parquet(files).dtypes)
+            pd.testing.assert_frame_equal(masked, uncleared.read(PORT, 1)[0])
             times = interleaved([
                 ("pd.read_parquet", lambda: pd.read_parquet(files)),
+                ("pd.read_parquet of the masked copy's file", lambda: pd.read_parquet(masked_files)),
                 ("PortStore.read, cleared reader (check, verify, audit)", lambda: cleared.read(PORT, 1)),
-                ("PortStore.read, uncleared reader (check, verify, mask, audit)", lambda: uncleared.read(PORT, 1)),
+                ("PortStore.read, uncleared reader: the masked copy (check, verify, audit)",
+                 lambda: keyless.read(PORT, 1)),
                 ("the same with MESH_VERIFY=off", lambda: unverified.read(PORT, 1)),
+                ("PortStore.read, uncleared reader: mask at read (no masked copy)", lambda: at_read.read(PORT, 1)),
             ], repeats)
         base = statistics.median(times["pd.read_parquet"])
-        lines.append(f"\n{label}:\n\n| case | median s | min–max s | ratio |\n|---|---|---|---|")
+        masked_base = statistics.median(times["pd.read_parquet of the masked copy's file"])
+        lines.append(f"\n{label}:\n\n| case | median s | min–max s | ratio | ratio to the masked file |\n"
+                     "|---|---|---|---|---|")
         for name, measured in times.items():
             found = statistics.median(measured) / base
-            if name.startswith("PortStore.read, uncleared"):
-                worst = max(worst, found) if "repeated" in label else worst
+            if name.startswith("PortStore.read, uncleared reader: the masked copy"):
+                worst = max(worst, found)
             lines.append(f"| {name} | {statistics.median(measured):.3f} | {min(measured):.3f}–{max(measured):.3f} "
-                         f"| {found:.2f} |")
+                         f"| {found:.2f} | {statistics.median(measured) / masked_base:.2f} |")
     notes = (
         f"{rows:,} rows, six columns, published once as a restricted port whose `email` is PII; read back by a "
-        f"cleared reader, and by an uncleared one who gets `email` as HMAC-SHA256 hex. The baseline reads the "
-        f"same file with `pd.read_parquet`. The cases alternate within each of {repeats} repetitions. Masking "
-        "hashes each distinct value once (HMAC-SHA256 through `hashlib`, the key's pads hashed once, over the Arrow dictionary), so its cost follows "
-        "the column's distinct values, not its rows: the second table, a PII column unique per row, is the worst "
-        f"case. Aim: the uncleared read of the repeated column ≤ {READ_AIM}×. Profile of one masked read of the "
-        "repeated column (2,000,000 rows, 100,000 distinct emails, load average 18 on 2 cores, seconds): reading "
-        "and verifying the files 1.41, `to_pandas` 1.31; masking added `dictionary_encode` of the column 2.48, "
-        "the 100,000 HMACs 0.34, and `take` building the 2,000,000 masked strings 1.95. So the HMACs are not the "
-        "cost: re-encoding the column and materializing a new 64-character string per row are, and no read-time "
-        "masking that keeps the column a plain string column avoids them. Meeting the aim needs the masked column "
-        "computed once per publish (a masked copy the store serves to uncleared readers); not done."
+        "cleared reader, and by an uncleared one who gets `email` as HMAC-SHA256 hex. The publish writes the "
+        "snapshot's masked copy (the same rows, `email` masked under the publisher's key) in the same commit, and "
+        "the uncleared reader reads it, verified, without any key. The baseline reads the clear file with "
+        f"`pd.read_parquet` (ratio), and the masked copy's own file with `pd.read_parquet` (last column: what the "
+        "mesh adds to reading the uncleared reader's data). A masked email is 64 hex characters against the clear "
+        "one's 25, so the masked data is larger than the clear (about 2.8× the file, 2.6× the string bytes): "
+        "that, not the mesh, is the gap between the two baselines. "
+        f"The cases alternate within each of {repeats} repetitions. The last row is the "
+        "fallback for a snapshot without a masked copy (published before masked copies, or without a key): "
+        "masking at read, which hashes each distinct value once, then re-encodes the column and builds a new "
+        "64-character string per row (profiled: those, not the HMACs, are its cost). Aim: the uncleared read "
+        f"≤ {READ_AIM}× in both tables."
     )
     return "\n".join([notes, *lines]), worst
+
+
+def publish_section(quick: bool) -> tuple[str, float]:
+    """The publish's cost of the masked copy: the same frame published with it and without it."""
+    rows = 200_000 if quick else 2_000_000
+    repeats = 3 if quick else 5
+    frame = plays(rows, 100_000)
+    no_copy = ReadPolicy("bench", "restricted", consumers=("cleared",), pii_cleared=("cleared",), pii=("email",))
+    with tempfile.TemporaryDirectory() as folder:
+        store = PortStore(Path(folder), "bench", pii_key=KEY)
+        assert store.publish(PORT, frame, version="1.0.0", policy=POLICY).masked_files
+        assert not store.publish("bench.clear", frame, version="1.0.0", policy=no_copy).masked_files
+        times = interleaved([
+            ("publish, every reader cleared (no masked copy)",
+             lambda: store.publish("bench.clear", frame, version="1.0.0", policy=no_copy)),
+            ("publish with the masked copy", lambda: store.publish(PORT, frame, version="1.0.0", policy=POLICY)),
+        ], repeats)
+    base, found = (statistics.median(measured) for measured in times.values())
+    lines = ["| case | median s | min–max s | ratio |", "|---|---|---|---|"]
+    for name, measured in times.items():
+        lines.append(f"| {name} | {statistics.median(measured):.3f} | {min(measured):.3f}–{max(measured):.3f} "
+                     f"| {statistics.median(measured) / base:.2f} |")
+    notes = (
+        f"\nThe price of the masked copy is paid once, at publish: the same {rows:,}-row frame (email repeated, "
+        "100,000 listeners) published under a policy with an uncleared consumer (clear file plus masked copy) and "
+        f"one whose consumers are all cleared (clear file only), {repeats} alternating repetitions. The masked "
+        "copy costs the masking (as a read used to) plus a second parquet file with its sha256.\n"
+    )
+    return notes + "\n".join(lines), found / base
 
 
 def append_section(quick: bool) -> tuple[str, float]:
@@ -127,13 +167,16 @@ def append_section(quick: bool) -> tuple[str, float]:
 def run(quick: bool) -> str:
     """The Markdown section: the masked read and the audit append."""
     reads, ratio = read_section(quick)
+    publishes, publish_ratio = publish_section(quick)
     appends, median_ms = append_section(quick)
     verdict = (
-        f"\n\nThis run: uncleared read of the repeated column {ratio:.2f}× (aim ≤ {READ_AIM}: "
+        f"\n\nThis run: uncleared read (masked copy) at worst {ratio:.2f}× (aim ≤ {READ_AIM}: "
         f"{'met' if ratio <= READ_AIM else 'missed'}); audit append median {median_ms:.3f} ms "
-        f"(aim < {APPEND_AIM_MS} ms: {'met' if median_ms < APPEND_AIM_MS else 'missed'}).\n"
+        f"(aim < {APPEND_AIM_MS} ms: {'met' if median_ms < APPEND_AIM_MS else 'missed'}); publish with the masked "
+        f"copy {publish_ratio:.2f}× the publish without.\n"
     )
-    return "## Governance at read: access check, PII masking and audit\n\n" + reads + "\n" + appends + verdict
+    return ("## Governance at read: access check, PII masking and audit\n\n" + reads + "\n" + publishes + "\n"
+            + appends + verdict)
 
 
 def main() -> None:

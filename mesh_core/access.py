@@ -73,6 +73,20 @@ class ReadPolicy:
     pii_cleared: tuple[str, ...] = ()
     pii: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def masks(self) -> bool:
+        """Whether some reader other than the producer may read the PII columns masked (so a masked copy is due).
+
+        Example:
+            >>> ReadPolicy("users", "restricted", ("podcasts",), ("podcasts",), ("email",)).masks
+            False
+        """
+        if not self.pii or self.access == "private":
+            return False
+        if self.access == "public":
+            return True
+        return any(consumer != self.producer and consumer not in self.pii_cleared for consumer in self.consumers)
+
     def to_record(self) -> dict[str, Any]:
         """The policy as JSON-ready commit metadata."""
         return {
@@ -110,16 +124,24 @@ class Decision:
 def decide(reader: str | None, port_id: str, policy: ReadPolicy | None) -> Decision:
     """Whether ``reader`` (a domain, or ``None`` for an anonymous reader) may read ``port_id``, and masked how.
 
-    A snapshot that records no policy was published without one (before policies were
-    recorded, or straight through ``PortStore.publish``) and is read as public with no
-    PII. An anonymous reader reads public ports only.
+    A snapshot that records no policy was published before policies were recorded: only
+    its producer reads it, until ``mesh store migrate`` stamps it with the port's policy.
+    An anonymous reader reads public ports only.
 
     Example:
         >>> decide("artists", "users.profiles", ReadPolicy("users", "restricted", ("artists",), (), ("email",))).masked
         ('email',)
     """
     if policy is None:
-        return Decision("allowed", "access:public")
+        if reader is not None and reader == port_id.split(".")[0]:
+            return Decision("allowed", "access:unrecorded")
+        who = "an anonymous reader" if reader is None else f"domain {reader}"
+        return Decision(
+            "refused", "access:unrecorded",
+            reason=f"{who} may not read {port_id}: its snapshot was published before read policies were recorded, "
+                   "so only its producer reads it; run `mesh store migrate` to stamp it with the port's policy, "
+                   "or publish the port again",
+        )
     rule = f"access:{policy.access}"
     if reader is None:
         allowed = policy.access == "public"

@@ -39,6 +39,7 @@ CHECKPOINT_INTERVAL = 10
 # for a column of nearly unique values (keys, timestamps, measures) costs time and bytes.
 _DICTIONARY_SAMPLE = 65_536
 _DICTIONARY_MAX_SHARE = 10
+_UNLIMITED_DICTIONARY = 1 << 30  # parquet falls back to plain pages past its 1 MB default
 _TABLE_CONFIGURATION = {
     "delta.enableExpiredLogCleanup": "false",
     "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
@@ -127,15 +128,25 @@ def load(location: Location, version: int | None = None) -> DeltaTable | None:
         return None
 
 
-def write_file(location: Location, table: pa.Table) -> DataFile:
-    """Write ``table`` as a new parquet file in the table's folder, hashing its bytes as they are written."""
+def write_file(
+    location: Location, table: pa.Table, folder: str | None = None, stem: str = "part", dictionary: list[str] | None = None
+) -> DataFile:
+    """Write ``table`` as a new parquet file in the table's folder, hashing its bytes as they are written.
+
+    ``folder`` (a sub-folder of the table, e.g. ``_masked``) and ``stem`` (the file name's start)
+    place a file Delta does not serve: a folder starting with ``_`` is hidden from Delta and its vacuum.
+    ``dictionary`` names more columns to dictionary-encode, with no limit on the dictionary's size.
+    """
     if location.is_local:
-        pafs.LocalFileSystem().create_dir(location.uri, recursive=True)
+        pafs.LocalFileSystem().create_dir(f"{location.uri}/{folder}" if folder else location.uri, recursive=True)
     filesystem = location.filesystem()
-    name = f"part-{uuid.uuid4().hex}.parquet"
+    name = (f"{folder}/" if folder else "") + f"{stem}-{uuid.uuid4().hex}.parquet"
     with filesystem.open_output_stream(name) as raw:
         sink = _HashingSink(raw)
-        pq.write_table(table, sink, use_dictionary=dictionary_columns(table))
+        chosen = dictionary_columns(table)
+        chosen += [name for name in dictionary or () if name not in chosen]
+        extra = {"dictionary_pagesize_limit": _UNLIMITED_DICTIONARY} if dictionary else {}
+        pq.write_table(table, sink, use_dictionary=chosen, **extra)
         size = sink.size
     return DataFile(name, sink.digest.hexdigest(), size, table.num_rows)
 
@@ -209,6 +220,23 @@ def commit(
         if winner is None:
             raise CommitRetry(str(error)) from error
         raise CommitLost(*winner) from error
+
+
+def annotate(location: Location, base: DeltaTable, metadata: dict[str, Any]) -> None:
+    """Record ``metadata`` in a commit on top of ``base`` that changes no data (it sets the mesh's table properties again).
+
+    Raises:
+        CommitLost: another writer committed first (the caller decides again on the newest version).
+    """
+    properties = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(metadata)}, max_commit_retries=0)
+    try:
+        base.alter.set_table_properties(dict(_TABLE_CONFIGURATION), commit_properties=properties)
+    except (CommitFailedError, DeltaError) as error:
+        newest = load(location)
+        if newest is None or newest.version() <= base.version():
+            raise
+        info = commit_info(location, base.version() + 1)
+        raise CommitLost(base.version() + 1, str(info.get("operation", "?"))) from error
 
 
 def restore(location: Location, version: int, metadata: Callable[[int], dict[str, Any]] | None) -> None:

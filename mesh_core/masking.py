@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 DEV_KEY = b"mesh-core embedded dev key: not a secret"
 MIN_KEY_BYTES = 16  # 128 bits: a shorter secret can be found by trying keys against a known value
 _LOW_63_BITS = (1 << 63) - 1
+_FINGERPRINT_LABEL = b"mesh-core masking key fingerprint"
 _warned: set[str] = set()
 
 
@@ -67,6 +68,11 @@ def resolve_key(key: str | None, *, env: str, local: bool, reader: str | None, p
         f"environment's masking secret (env '{env}' is not the embedded local dev environment)",
         domain=reader, port=port_id,
     )
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A keyed hash of a fixed label under ``key``: names the key a masked copy was made with, never reveals it."""
+    return _hmac(key)(_FINGERPRINT_LABEL).hex()[:16]
 
 
 def mask_table(table: pa.Table, columns: Sequence[str], key: bytes) -> pa.Table:

@@ -76,7 +76,7 @@ def create_views(
                 continue
             try:
                 snapshot = store.current(port_id, major)
-                masked = store.admit(snapshot).masked
+                snapshot, masked = store.readable(snapshot, store.admit(snapshot).masked)
                 snapshot = store.verified(snapshot)
                 source = _masked(connection, store, snapshot, masked) if masked else _source(connection, store, snapshot)
             except MeshError as error:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
@@ -29,7 +30,7 @@ from mesh_core.access import Decision, ReadPolicy, decide
 from mesh_core.audit_trail import AuditRecord, append_to
 from mesh_core.delta import DataFile, Location
 from mesh_core.errors import MeshError, StoreError
-from mesh_core.masking import mask_table, resolve_key
+from mesh_core.masking import key_fingerprint, mask_table, resolve_key
 from mesh_core.kitchens import parent_of
 from mesh_core.ports import IDENTIFIER, parse_port_id
 from mesh_core.semver import semver_major
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETAIN = 10
 _COMMIT_ATTEMPTS = 5
 _OLD_LAYOUT = ("current.json", "snapshots")
+_warned_keys: set[tuple[str, str]] = set()  # snapshots whose masked copy a store's other key made it mask at read
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,12 @@ class Snapshot:
         checks: Each check's name and whether it passed.
         verified: Whether the files were checked against their hashes when read.
         retried: How many times the commit was retried after a concurrent vacuum.
-        policy: Who may read it and its PII columns (``ReadPolicy.to_record``); ``None``: public, no PII.
+        policy: Who may read it and its PII columns (``ReadPolicy.to_record``); ``None``: published before
+            policies were recorded, so only its producer reads it (``mesh store migrate`` stamps one).
         masked: The columns this reader received masked.
+        masked_files: The masked copy, for readers not cleared for its PII: the same rows with each PII
+            column masked, in files under the table's ``_masked/`` folder, with their sha256.
+        masking_key_id: The fingerprint of the key the masked copy was made with (``masking.key_fingerprint``).
     """
 
     port_id: str
@@ -84,6 +90,8 @@ class Snapshot:
     retried: int = field(default=0, compare=False)
     policy: dict[str, Any] | None = None
     masked: tuple[str, ...] = field(default=(), compare=False)
+    masked_files: tuple[DataFile, ...] = ()
+    masking_key_id: str | None = None
 
     @property
     def file_uris(self) -> list[str]:
@@ -100,14 +108,20 @@ class Snapshot:
     def from_commit(cls, recorded: dict[str, Any], path: str) -> Snapshot:
         """The snapshot a commit recorded."""
         files = tuple(DataFile(**data_file) for data_file in recorded["files"])
+        masked_files = tuple(DataFile(**data_file) for data_file in recorded.get("masked_files") or ())
         fields = {name: value for name, value in recorded.items() if name in _RECORDED_FIELDS}
-        return cls(**{**fields, "files": files, "path": path})
+        return cls(**{**fields, "files": files, "masked_files": masked_files, "path": path})
+
+    def masked_copy(self) -> Snapshot:
+        """This snapshot as its masked copy: the same description, its ``masked_files`` as its files."""
+        return replace(self, files=self.masked_files)
 
 
 _RECORDED_FIELDS = {
     "port_id", "major", "version", "snapshot_id", "content_hash", "rows", "published_at", "delta_version",
-    "run_id", "code_version", "checks", "policy",
+    "run_id", "code_version", "checks", "policy", "masking_key_id",
 }
+MASKED_FOLDER = "_masked"  # inside a major's table: hidden from Delta, granted on its own
 
 
 @dataclass(frozen=True)
@@ -131,8 +145,9 @@ class PortStore:
 
     Every port read passes the access check of ``mesh_core.access`` against the policy its
     snapshot recorded, as ``reader`` (a domain; ``None`` is anonymous and reads public ports
-    only), masks the PII columns ``reader`` is not cleared for, and appends to the audit trail
-    (``mesh_core.audit_trail``), as does every publish.
+    only), serves the snapshot's masked copy when ``reader`` is not cleared for its PII columns
+    (written at publish under ``<table>/_masked/``; masks at read only a snapshot without one),
+    and appends to the audit trail (``mesh_core.audit_trail``), as does every publish.
 
     Example:
         >>> store = PortStore.from_env()  # doctest: +SKIP
@@ -252,6 +267,9 @@ class PortStore:
 
         ``policies`` (one per frame) say who may read each major and its PII columns; a
         snapshot published without one is public, with no PII. Each publish is audited.
+        When a policy lets a reader read PII masked (``ReadPolicy.masks``), the major's masked
+        copy is written too, masked under this environment's key, and committed in the same
+        Delta commit as the clear data: a snapshot is whole or absent with its masked copy.
 
         Every frame is converted and written before the first commit. If a commit fails,
         the majors already committed are restored to their previous snapshot. A writer
@@ -264,20 +282,21 @@ class PortStore:
                 layout, or another writer won.
         """
         prepared = [self._prepare(port_id, frame, version, min_rows) for frame, version in frames]
-        written: list[tuple[_Prepared, DataFile]] = []
+        producer = parse_port_id(port_id)[0]
+        chosen = [policy or ReadPolicy(producer) for policy in (policies or [None] * len(prepared))]
+        written: list[tuple[_Prepared, ReadPolicy, list[DataFile], dict[str, Any]]] = []
         committed: list[tuple[_Prepared, Snapshot]] = []
         try:
-            for item in prepared:
-                written.append((item, self._write(port_id, item)))
-            for index, (item, data_file) in enumerate(written):
-                recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {})}
-                policy = policies[index] if policies else None
-                if policy is not None:
-                    recorded["policy"] = policy.to_record()
-                committed.append((item, self._commit(port_id, item, [data_file], recorded)))
+            for item, policy in zip(prepared, chosen):
+                written.append((item, policy, [self._write(port_id, item)], {}))
+                written[-1][3].update(self._write_masked(port_id, item, policy))  # both go if a write fails
+            for item, policy, files, masked in written:
+                recorded = {"run_id": run_id, "code_version": code_version, "checks": dict(checks or {}),
+                            "policy": policy.to_record(), **masked}
+                committed.append((item, self._commit(port_id, item, files, recorded)))
         except BaseException as error:
-            for item, data_file in written[len(committed):]:
-                delta.remove_files(item.location, [data_file])
+            for item, _, files, masked in written[len(committed):]:
+                delta.remove_files(item.location, [*files, *masked.get("masked_files", ())])
             self._undo(port_id, committed, error)
             raise
         for _, snapshot in committed:
@@ -342,11 +361,12 @@ class PortStore:
         """Check that the store's reader may read ``snapshot`` and record the read in the audit trail.
 
         Callers that read a snapshot's files themselves (SQL views, dbt sources) call this
-        first and mask ``Decision.masked`` (see ``mesh_core.masking``).
+        first, then read ``readable(snapshot, Decision.masked)``. An uncleared reader reads the
+        snapshot's masked copy, and needs no key; only a snapshot without one is masked at read.
 
         Raises:
             MeshError: the read is refused (recorded too), naming reader, port and access; or
-                masking is needed and ``MESH_PII_KEY`` is unset outside the local dev environment.
+                masking at read is needed and ``MESH_PII_KEY`` is unset outside the local dev environment.
         """
         policy = ReadPolicy.from_record(snapshot.policy) if snapshot.policy else None
         decision = decide(self.reader, snapshot.port_id, policy)
@@ -354,10 +374,44 @@ class PortStore:
             self._audit(snapshot, "read", decision)
             raise MeshError(decision.reason or "read refused", domain=self.reader, port=snapshot.port_id,
                             file=snapshot.path)
-        if decision.masked:
-            self.masking_key(snapshot.port_id)
+        if decision.masked and not self._reads_masked_copy(snapshot):
+            try:
+                self.masking_key(snapshot.port_id)
+            except MeshError as error:
+                raise MeshError(
+                    f"snapshot {snapshot.snapshot_id} of {snapshot.port_id} v{snapshot.major} has no masked copy (it "
+                    "was published before masked copies, or without MESH_PII_KEY), so its PII would be masked at "
+                    f"read: {error}. Or have its producer republish it, or run `mesh store migrate`, with "
+                    "MESH_PII_KEY set", domain=self.reader, port=snapshot.port_id, file=snapshot.path,
+                ) from error
         self._audit(snapshot, "read", decision)
         return decision
+
+    def readable(self, snapshot: Snapshot, masked: Sequence[str]) -> tuple[Snapshot, tuple[str, ...]]:
+        """What a reader admitted with ``masked`` columns reads: the files, and the columns still to mask at read.
+
+        The masked copy when ``masked`` and the snapshot has one (nothing left to mask), else the clear files.
+        """
+        if masked and self._reads_masked_copy(snapshot):
+            return snapshot.masked_copy(), ()
+        return snapshot, tuple(masked)
+
+    def _reads_masked_copy(self, snapshot: Snapshot) -> bool:
+        """Whether an uncleared read of ``snapshot`` reads its masked copy.
+
+        It does when the snapshot has one, unless this store holds a key (``MESH_PII_KEY``) other
+        than the one the copy was masked with: it then masks at read with its own key, so every
+        value it reads is masked under one key.
+        """
+        if not snapshot.masked_files:
+            return False
+        if self.pii_key and key_fingerprint(self.pii_key.encode()) != snapshot.masking_key_id:
+            if (snapshot.port_id, snapshot.snapshot_id) not in _warned_keys:
+                _warned_keys.add((snapshot.port_id, snapshot.snapshot_id))
+                logger.warning("%s: masking at read: MESH_PII_KEY here is not the key of snapshot %s's masked copy",
+                               snapshot.port_id, snapshot.snapshot_id)
+            return False
+        return True
 
     def masking_key(self, port_id: str) -> bytes:
         """The key PII of ``port_id`` is masked with for this store's reader (see ``masking.resolve_key``).
@@ -371,7 +425,11 @@ class PortStore:
                            port_id=port_id)
 
     def admitted_frame(self, snapshot: Snapshot, masked: Sequence[str] = ()) -> pd.DataFrame:
-        """The data of ``snapshot``, already admitted (``admit``), with the columns ``masked`` masked."""
+        """The data of ``snapshot``, already admitted (``admit``), with the columns ``masked`` masked.
+
+        Reads the masked copy when there is one (verified like the clear files), else masks at read.
+        """
+        snapshot, masked = self.readable(snapshot, masked)
         table = self._read_files(snapshot)
         if masked:
             table = mask_table(table, masked, self.masking_key(snapshot.port_id))
@@ -512,6 +570,46 @@ class PortStore:
                         migrated += [snapshot] if snapshot else []
         return migrated
 
+    def stamp(self, port_id: str, major: int, policy: ReadPolicy) -> Snapshot | None:
+        """Give the current snapshot of ``major`` the read policy and masked copy it lacks; None if it lacks neither.
+
+        A snapshot published before read policies were recorded gets ``policy`` (the port's
+        current one); one whose policy masks but that has no masked copy (published without
+        ``MESH_PII_KEY``) gets its copy. Either is one new Delta commit that changes no data:
+        the snapshot keeps its files, bytes and data version (its content hash); only its
+        Delta version, and so its id, is new. The clear files are verified first.
+
+        Raises:
+            StoreError: a file changed, or another writer committed meanwhile (run it again).
+        """
+        location = self.table_location(port_id, major)
+        table = self._load(port_id, location)
+        if table is None:
+            return None
+        snapshot = self._snapshot_of(port_id, location, table)
+        if snapshot.policy is not None:
+            policy = ReadPolicy.from_record(snapshot.policy)
+            if not policy.masks or snapshot.masked_files:
+                return None
+        item = _Prepared(major, snapshot.version, location, table, snapshot, self._read_files(snapshot))
+        masked = self._write_masked(port_id, item, policy)
+        if snapshot.policy is not None and not masked:
+            return None  # still no key to mask with: nothing to record
+        version = table.version() + 1
+        stamped = replace(
+            snapshot, delta_version=version, snapshot_id=f"{version}-{snapshot.content_hash[:16]}",
+            policy=policy.to_record(), masked_files=tuple(masked.get("masked_files", ())),
+            masking_key_id=masked.get("masking_key_id"), verified=False,
+        )
+        try:
+            delta.annotate(location, table, {**stamped.commit_metadata(), "stamps": snapshot.snapshot_id})
+        except (delta.CommitLost, DeltaError, OSError) as error:
+            delta.remove_files(location, list(stamped.masked_files))
+            raise StoreError(f"cannot stamp snapshot {snapshot.snapshot_id}: {error}; run it again",
+                             domain=parse_port_id(port_id)[0], port=port_id, file=location.uri) from error
+        self._audit(stamped, "publish", Decision("allowed", "migrate:read-policy"), reader=parse_port_id(port_id)[0])
+        return stamped
+
     def _migrate(self, port_id: str, major: int, folder: Path) -> Snapshot | None:
         location = self.table_location(port_id, major)
         pointer = folder / "current.json"
@@ -560,6 +658,33 @@ class PortStore:
                 file=item.location.uri,
             ) from error
 
+    def _write_masked(self, port_id: str, item: _Prepared, policy: ReadPolicy) -> dict[str, Any]:
+        """Write ``item``'s masked copy when ``policy`` lets someone read its PII masked; what its commit records.
+
+        The copy is masked under this environment's key (a kitchen's chain root's). Without a key
+        (``MESH_PII_KEY`` unset outside local dev) no copy is written: uncleared readers then mask at
+        read with their key, or are refused with what to run.
+        """
+        if not policy.masks:
+            return {}
+        try:
+            key = self.masking_key(port_id)
+        except MeshError as error:
+            logger.warning("%s v%d: no masked copy published: %s", port_id, item.major, error)
+            return {}
+        table = mask_table(item.table, policy.pii, key)
+        # A masked value is 64 hex characters: a dictionary keeps a column of repeated ones (an email per play) small.
+        repeated = [name for name in policy.pii if name in table.column_names
+                    and pc.count_distinct(table.column(name)).as_py() * 2 <= table.num_rows]
+        try:
+            data_file = delta.write_file(item.location, table, MASKED_FOLDER, "masked", repeated)
+        except (OSError, pa.ArrowException) as error:
+            raise StoreError(
+                f"cannot write the masked copy of v{item.major}: {error}", domain=parse_port_id(port_id)[0],
+                port=port_id, file=item.location.child(MASKED_FOLDER).uri,
+            ) from error
+        return {"masked_files": [data_file], "masking_key_id": key_fingerprint(key)}
+
     def _commit(self, port_id: str, item: _Prepared, files: list[DataFile], recorded: dict[str, Any]) -> Snapshot:
         domain, _ = parse_port_id(port_id)
         where = {"domain": domain, "port": port_id, "file": item.location.uri}
@@ -572,9 +697,11 @@ class PortStore:
                 snapshot_id=f"{delta_version}-{digest[:16]}", content_hash=digest, rows=sum(f.rows for f in files),
                 published_at=datetime.now(timezone.utc).isoformat(), path=item.location.uri,
                 delta_version=delta_version, files=tuple(files), retried=attempt,
+                masked_files=tuple(recorded.get("masked_files", ())),
                 **{name: value for name, value in recorded.items() if name in _RECORDED_FIELDS},
             )
-            metadata = {**snapshot.commit_metadata(), **{k: v for k, v in recorded.items() if k not in _RECORDED_FIELDS}}
+            extra = {k: v for k, v in recorded.items() if k not in _RECORDED_FIELDS and k != "masked_files"}
+            metadata = {**snapshot.commit_metadata(), **extra}
             try:
                 delta.commit(item.location, files, item.table.schema, metadata, base)
             except delta.CommitRetry:

@@ -37,3 +37,15 @@ def test_reads_are_checked_masked_and_audited_one_object_per_record_on_s3(s3_hom
     assert [key.split("/")[0] for key in keys] == ["artists", "labels", "users"]
     assert all(key.endswith(".json") and len(key.split("/")) == 3 for key in keys)  # <domain>/<day>/<record>.json
     assert read_audit(MeshSettings.from_env(), reader="labels")["port"].tolist() == ["users.profiles"]
+
+
+def test_an_uncleared_reader_reads_the_masked_copy_on_s3_without_a_key(s3_home, s3_endpoint, monkeypatch):
+    monkeypatch.setenv("MESH_PII_KEY", "s3-test-key")
+    snapshot = PortStore.from_env().publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
+    monkeypatch.delenv("MESH_PII_KEY")
+    masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
+    assert not set(masked["email"]) & set(PROFILES["email"]) and masked["email"].str.len().eq(64).all()
+    prefix = f"{s3_home[len('s3://mesh/'):]}/dev/users/profiles/v1/_masked/"
+    assert [key.rsplit("/", 1)[-1] for key in objects(s3_endpoint, prefix)] == [
+        snapshot.masked_files[0].path.rsplit("/", 1)[-1]
+    ]

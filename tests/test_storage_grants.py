@@ -31,7 +31,7 @@ DOMAINS = ("artists", "podcasts", "users")
 OPERATOR = f"{ACCOUNT}/mesh-operator"
 STRANGER = f"{ACCOUNT}/intern"
 PORTS = {  # the example's access: restricted profiles, public plays, private payouts
-    "users.profiles": ("restricted", ["podcasts", "artists"]),
+    "users.profiles": ("restricted", ["podcasts", "artists"]),  # email is PII; podcasts is cleared, artists not
     "podcasts.plays": ("public", []),
     "podcasts.episodes": ("restricted", ["artists"]),  # not the example: a restricted port users may not read
     "artists.payouts": ("private", []),
@@ -39,13 +39,20 @@ PORTS = {  # the example's access: restricted profiles, public plays, private pa
 }
 
 
+PII = {"users.profiles": ["podcasts"], "artists.roster": []}  # ports with a PII column, and who is cleared
+MASKED = {"users.profiles": {"artists"}, "artists.roster": {"podcasts", "users"}}  # who reads them masked
+
+
 def example_graph() -> MeshGraph:
     contract = schema_document(pa.DataFrameSchema({"id": pa.Column(int, unique=True)}))
+    with_pii = schema_document(pa.DataFrameSchema({"id": pa.Column(int, unique=True),
+                                                   "email": pa.Column(str, metadata={"pii": True})}))
     manifests = []
     for domain in DOMAINS:
         ports = [
             {"id": port_id, "domain": domain, "asset_key": port_id.split("."), "version": "1.0.0", "access": access,
-             "consumers": consumers, "contract": contract, "inputs": []}
+             "consumers": consumers, "pii_cleared": PII.get(port_id, []),
+             "contract": with_pii if port_id in PII else contract, "inputs": []}
             for port_id, (access, consumers) in PORTS.items() if port_id.startswith(f"{domain}.")
         ]
         manifests.append({"location": domain, "ports": ports, "internal_assets": [], "asset_keys": []})
@@ -94,12 +101,17 @@ def test_the_bucket_policy_is_a_valid_resource_policy(bucket_policy: dict):
 def test_each_port_is_read_exactly_by_the_domains_its_access_allows(bucket_policy: dict, port_id: str):
     access, consumers = PORTS[port_id]
     producer, name = port_id.split(".")
-    data = f"arn:aws:s3:::acme-mesh/warehouse/prod/{producer}/{name}/v1/part-0.parquet"
+    table = f"arn:aws:s3:::acme-mesh/warehouse/prod/{producer}/{name}/v1"
+    data, log = f"{table}/part-0.parquet", f"{table}/_delta_log/00000000000000000000.json"
+    masked = f"{table}/_masked/masked-0.parquet"
     listing = f"warehouse/prod/{producer}/{name}/v1/_delta_log/"
     for reader in DOMAINS:
         principal = f"{ACCOUNT}/mesh-{reader}"
         expected = may_consume(reader, producer=producer, access=access, consumers=consumers)
-        assert allowed(bucket_policy, principal, "s3:GetObject", data) is expected, (reader, port_id)
+        reads_masked = reader in MASKED.get(port_id, set())
+        assert allowed(bucket_policy, principal, "s3:GetObject", data) is (expected and not reads_masked), (reader, port_id)
+        assert allowed(bucket_policy, principal, "s3:GetObject", log) is expected, (reader, port_id)
+        assert allowed(bucket_policy, principal, "s3:GetObject", masked) is expected, (reader, port_id)
         assert allowed(bucket_policy, principal, "s3:ListBucket", "arn:aws:s3:::acme-mesh", listing) is expected
         assert allowed(bucket_policy, principal, "s3:PutObject", data) is (reader == producer)
     assert allowed(bucket_policy, OPERATOR, "s3:GetObject", data)
@@ -156,12 +168,16 @@ def test_the_posix_script_gives_each_port_its_readers_group(tmp_path: Path):
     assert "groupadd -f mesh-users-profiles" in profiles
     members = re.findall(r"usermod -a -G mesh-users-profiles (\S+)", profiles)
     assert sorted(members) == ["svc_artists", "svc_podcasts", "svc_users"]
-    assert profiles.rstrip().endswith('chmod 2750 "$STORE"/users/profiles')
+    # artists reads email masked: the clear files belong to the -pii group it is not in.
+    assert sorted(re.findall(r"usermod -a -G mesh-users-profiles-pii (\S+)", profiles)) == ["svc_podcasts", "svc_users"]
+    assert "chown -R svc_users:mesh-users-profiles-pii \"$STORE\"/users/profiles" in profiles
+    assert 'chown -R svc_users:mesh-users-profiles "$major"_delta_log "$major"_masked' in profiles
+    assert profiles.rstrip().endswith('chmod 2751 "$STORE"/users/profiles')
     payouts = blocks["# artists.payouts: private, read by no other domain"]
     assert re.findall(r"usermod -a -G mesh-artists-payouts (\S+)", payouts) == ["svc_artists"]
     assert payouts.rstrip().endswith('chmod 2750 "$STORE"/artists/payouts')
     plays = blocks["# podcasts.plays: public, read by artists, users"]
-    assert plays.rstrip().endswith('chmod 2755 "$STORE"/podcasts/plays')
+    assert plays.rstrip().endswith('chmod 2755 "$STORE"/podcasts/plays') and "-pii" not in plays
     users_domain = blocks["# domain users, run as svc_users"]
     assert 'chmod 2711 "$STORE"/users' in users_domain
     assert 'chmod -R u+rwX,go-rwx "$STORE"/users/_internal' in users_domain
@@ -177,7 +193,10 @@ def test_mesh_access_policy_on_the_example(tmp_path: Path):
     assert written.code == 0, written.stderr
     policy = json.loads((tmp_path / "policy.json").read_text())
     profiles = "arn:aws:s3:::acme-mesh/warehouse/dev/users/profiles/v1/part-0.parquet"
-    assert allowed(policy, f"{ACCOUNT}/mesh-artists", "s3:GetObject", profiles)
+    masked = "arn:aws:s3:::acme-mesh/warehouse/dev/users/profiles/v1/_masked/masked-0.parquet"
+    assert allowed(policy, f"{ACCOUNT}/mesh-podcasts", "s3:GetObject", profiles)  # cleared for email
+    assert not allowed(policy, f"{ACCOUNT}/mesh-artists", "s3:GetObject", profiles)  # not cleared: masked only
+    assert allowed(policy, f"{ACCOUNT}/mesh-artists", "s3:GetObject", masked)
     payouts = "arn:aws:s3:::acme-mesh/warehouse/dev/artists/payouts/v1/part-0.parquet"
     assert not allowed(policy, f"{ACCOUNT}/mesh-podcasts", "s3:GetObject", payouts)
 

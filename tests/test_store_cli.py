@@ -66,7 +66,8 @@ def test_gc_needs_the_dagster_instance_to_know_what_consumers_read(store: PortSt
     assert code == 2 and "set DAGSTER_HOME" in output
 
 
-def test_migrate_turns_the_old_layout_into_delta_tables_keeping_the_data_version(store: PortStore):
+def test_migrate_turns_the_old_layout_into_delta_tables_keeping_the_data_version(store: PortStore, tmp_path: Path):
+    workspace = tmp_path / "no-workspace.yaml"  # none: the old snapshot keeps no policy
     folder = store.home / "dev" / "users" / "profiles" / "v1"
     (folder / "snapshots").mkdir(parents=True)
     old_file = folder / "snapshots" / "20260101T000000Z-abc.parquet"
@@ -79,14 +80,15 @@ def test_migrate_turns_the_old_layout_into_delta_tables_keeping_the_data_version
     with pytest.raises(StoreError, match="mesh store migrate"):
         store.read("users.profiles", 1)
 
-    code, output = run("store", "migrate")
+    code, output = run("store", "migrate", "-w", str(workspace))
     assert code == 0, output
     assert "users.profiles v1: now Delta table" in output and "1 port major(s) migrated" in output
-    loaded, snapshot = store.read("users.profiles", 1)
+    assert f"left: users.profiles v1: no workspace at {workspace}" in output
+    loaded, snapshot = store.as_reader("users").read("users.profiles", 1)  # only its producer reads it
     pd.testing.assert_frame_equal(loaded, frame(4))
     assert snapshot.content_hash == old_hash and snapshot.version == "1.3.0" and snapshot.rows == 4
     assert not (folder / "current.json").exists() and not (folder / "snapshots").exists()
-    assert run("store", "migrate")[1].strip().endswith("0 port major(s) migrated")
+    assert "0 port major(s) migrated" in run("store", "migrate", "-w", str(workspace))[1]
 
 
 def test_a_damaged_old_pointer_is_named_by_migrate(store: PortStore):

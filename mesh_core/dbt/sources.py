@@ -45,7 +45,8 @@ def pin_sources(
     Each input port is read as the store's reader, through its access check and audit. A
     local snapshot becomes a view over its version's parquet files; a snapshot on object
     storage, which DuckDB cannot reach offline, or one whose PII columns the reader reads
-    masked, is copied into the run's database.
+    masked at read (a snapshot without a masked copy), is copied into the run's database.
+    An uncleared reader's view reads the snapshot's masked copy.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     inputs_read, relations = {}, {}
@@ -54,11 +55,13 @@ def pin_sources(
         if isinstance(spec, InputPort):
             snapshot = store.current(spec.port_id, spec.major)
             masked = store.admit(snapshot).masked  # the access check, as the store's reader; audited
+            snapshot, masked_at_read = store.readable(snapshot, masked)  # the masked copy, if it has one
             snapshot = store.verified(snapshot)
             inputs_read[spec.port_id] = {"port_id": spec.port_id, "version": snapshot.version,
                                          "snapshot_id": snapshot.snapshot_id, "data_version": snapshot.content_hash,
                                          "verified": snapshot.verified,
                                          **({"masked": list(masked)} if masked else {})}
+            masked = masked_at_read
         else:
             try:
                 snapshot = store.internal_snapshot(domain, spec.key.path[-1])
@@ -74,7 +77,7 @@ def pin_sources(
             if store.location.is_local and not masked:
                 files = ", ".join("'" + uri.replace("'", "''") + "'" for uri in snapshot.file_uris)
                 connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{files}])")
-            else:  # masked data is stored masked: a view over the files would need the key at every query
+            else:  # masked at read, it is stored masked: a view over the files would need the key at every query
                 frame = store.admitted_frame(snapshot, masked)  # noqa: F841 - DuckDB reads the local variable by name
                 connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
     return inputs_read

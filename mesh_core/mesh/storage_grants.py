@@ -8,9 +8,16 @@ as one OS user, so that check is cooperative. The storage holds the boundary:
   mesh (``public``), its ``consumers`` (``restricted``) or none (``private``). A
   restricted or private port also gets an explicit ``Deny`` for every other principal,
   so broad IAM identity policies cannot open it.
+- **Masked readers**: a reader not cleared for a port's PII columns (any reader of a
+  public port with PII; a consumer without ``Clearance(pii=True)``) is granted only the
+  Delta log and the masked copy of each major (``v<major>/_delta_log/`` and
+  ``v<major>/_masked/``), and denied the clear data files (``v<major>/part-*``).
 - **POSIX**: a shell script of group modes for a local store. Each domain runs as its
   own OS user; each port's folder belongs to a reader group of its producer and
-  readers, with mode ``2750`` (``2755`` when public), so no one else can enter it.
+  readers, with mode ``2750`` (``2755`` when public), so no one else can enter it. A port
+  with masked readers splits in two groups: its clear readers' (``mesh-<domain>-<port>-pii``)
+  owns the port's folders and clear files, its readers' (``mesh-<domain>-<port>``) the
+  Delta log and masked copy of each major.
 
 Principals name, per domain, the AWS principal ARN or the OS user it runs as:
 ``--principal users=arn:aws:iam::123456789012:role/mesh-users``, or a template with
@@ -32,6 +39,8 @@ from mesh_core.mesh.graph import MeshGraph
 
 OPERATOR = "mesh"
 AUDIT_FOLDER = "_audit"  # mesh_core.audit_trail's folder: one sub-folder per reading or publishing domain
+MASKED_FOLDER = "_masked"  # mesh_core.store's folder of a major's masked copy
+CLEAR_FILES = "part-*"  # the clear data files of a major (mesh_core.delta.write_file's names)
 _MAX_GROUP_NAME = 32  # Linux's limit for a group name
 
 
@@ -44,10 +53,16 @@ class PortGrant:
     port: str
     access: str
     readers: tuple[str, ...]
+    masked_readers: tuple[str, ...] = ()
+
+    @property
+    def clear_readers(self) -> tuple[str, ...]:
+        """The readers cleared for the port's PII: they read its clear data files."""
+        return tuple(d for d in self.readers if d not in self.masked_readers)
 
 
 def port_grants(graph: MeshGraph) -> list[PortGrant]:
-    """Every port's readers as its manifest implies: all other domains, its consumers, or none."""
+    """Every port's readers as its manifest implies (all other domains, its consumers, or none), and who reads masked."""
     domains = sorted({port["domain"] for port in graph.ports.values()})
     grants = []
     for port_id, port in sorted(graph.ports.items()):
@@ -59,7 +74,11 @@ def port_grants(graph: MeshGraph) -> list[PortGrant]:
             readers = sorted(consumer_domains(port["consumers"]) - {domain})
         else:
             readers = []
-        grants.append(PortGrant(port_id, domain, name, access, tuple(readers)))
+        columns = (port.get("contract") or {}).get("columns") or {}
+        has_pii = any(column.get("pii") for column in columns.values())
+        cleared = set(port.get("pii_cleared") or ())
+        masked = [d for d in readers if d not in cleared] if has_pii else []
+        grants.append(PortGrant(port_id, domain, name, access, tuple(readers), tuple(masked)))
     return grants
 
 
@@ -131,11 +150,19 @@ def s3_bucket_policy(graph: MeshGraph, store_uri: str, env: str, principals: Map
         area = f"{root}/{grant.domain}/{grant.port}/"
         sid = _sid(grant.domain, grant.port)
         readers = [principals[d] for d in grant.readers]
-        if readers:
+        clear = [principals[d] for d in grant.clear_readers]
+        masked = [principals[d] for d in grant.masked_readers]
+        if clear:
+            statements.append(_allow(f"{sid}Readers", clear, ["s3:GetObject"], [f"{bucket_arn}/{area}*"]))
+        if masked:  # the Delta log and the masked copy; never the clear data files
             statements += [
-                _allow(f"{sid}Readers", readers, ["s3:GetObject"], [f"{bucket_arn}/{area}*"]),
-                _list(f"{sid}ReadersList", readers, bucket_arn, area),
+                _allow(f"{sid}MaskedReaders", masked, ["s3:GetObject"],
+                       [f"{bucket_arn}/{area}v*/_delta_log/*", f"{bucket_arn}/{area}v*/{MASKED_FOLDER}/*"]),
+                {**_allow(f"{sid}MaskedReadersNeverClear", masked, ["s3:GetObject"],
+                          [f"{bucket_arn}/{area}v*/{CLEAR_FILES}"]), "Effect": "Deny"},
             ]
+        if readers:
+            statements.append(_list(f"{sid}ReadersList", readers, bucket_arn, area))
         if grant.access != "public":
             allowed = [principals[grant.domain], *readers, *([principals[OPERATOR]] if OPERATOR in principals else [])]
             statements.append(_deny_others(f"{sid}ReadOnlyByGrantees", allowed, ["s3:GetObject"],
@@ -153,7 +180,10 @@ def posix_script(graph: MeshGraph, store_root: str, users: Mapping[str, str]) ->
 
     Run it as root. Each domain's folder is ``2711`` (others may pass through to a port
     they are granted, not list the domain); its ``_internal`` folder ``2700``; each port's
-    folder belongs to the group ``mesh-<domain>-<port>`` of its producer and readers.
+    folder belongs to the group ``mesh-<domain>-<port>`` of its producer and readers. A port
+    with masked readers: its folders (``2751``: others pass through, cannot list) and clear
+    files belong to ``mesh-<domain>-<port>-pii`` (producer and cleared readers), each major's
+    ``_delta_log`` and ``_masked`` folders (``2750``) to ``mesh-<domain>-<port>``.
     """
     q = shlex.quote
     lines = [
@@ -180,29 +210,59 @@ def posix_script(graph: MeshGraph, store_root: str, users: Mapping[str, str]) ->
             f'chmod -R u+rwX,go+rX,go-w "$STORE"/{AUDIT_FOLDER}/{domain}',
         ]
     for grant in port_grants(graph):
-        group = _group_name(grant)
-        members = [users[grant.domain], *(users[d] for d in grant.readers)]
-        if OPERATOR in users:
-            members.append(users[OPERATOR])
-        folder = f'"$STORE"/{grant.domain}/{grant.port}'
+        lines += _posix_port(grant, users)
+    return "\n".join(lines) + "\n"
+
+
+def _posix_port(grant: PortGrant, users: Mapping[str, str]) -> list[str]:
+    """The script's lines for one port: its readers' group, and for masked readers the split of its folders."""
+    q = shlex.quote
+    group = _group_name(grant)
+    operator = [users[OPERATOR]] if OPERATOR in users else []
+    members = [users[grant.domain], *(users[d] for d in grant.readers), *operator]
+    folder = f'"$STORE"/{grant.domain}/{grant.port}'
+    readers = ", ".join(grant.readers) or "no other domain"
+    lines = [
+        "",
+        f"# {grant.port_id}: {grant.access}, read by {readers}",
+        f"groupadd -f {group}",
+        *(f"usermod -a -G {group} {q(member)}" for member in dict.fromkeys(members)),
+        f"mkdir -p {folder}",
+    ]
+    if not grant.masked_readers:
         mode = "2755" if grant.access == "public" else "2750"
-        readers = ", ".join(grant.readers) or "no other domain"
-        lines += [
-            "",
-            f"# {grant.port_id}: {grant.access}, read by {readers}",
-            f"groupadd -f {group}",
-            *(f"usermod -a -G {group} {q(member)}" for member in dict.fromkeys(members)),
-            f"mkdir -p {folder}",
+        return lines + [
             f"chown -R {q(users[grant.domain])}:{group} {folder}",
             f"chmod -R u+rwX,g+rX,g-w,o-rwx {folder}" if mode == "2750" else f"chmod -R u+rwX,go+rX,go-w {folder}",
             f"find {folder} -type d -exec chmod g+s {{}} +",
             f"chmod {mode} {folder}",
         ]
-    return "\n".join(lines) + "\n"
+    clear = _group_name(grant, "-pii")
+    cleared = [users[grant.domain], *(users[d] for d in grant.clear_readers), *operator]
+    owner = q(users[grant.domain])
+    return lines + [
+        f"# {', '.join(grant.masked_readers)} read(s) its PII masked: only each major's _delta_log and "
+        f"{MASKED_FOLDER}, which {group} owns; the clear files belong to {clear}.",
+        "# The producer must write with umask 027; run this again after a new major appears (until then, "
+        "masked readers are refused it).",
+        f"groupadd -f {clear}",
+        *(f"usermod -a -G {clear} {q(member)}" for member in dict.fromkeys(cleared)),
+        f"chown -R {owner}:{clear} {folder}",
+        f"chmod -R u+rwX,g+rX,g-w,o-rwx {folder}",
+        f"for major in {folder}/v*/; do",
+        '  [ -d "$major" ] || continue',
+        f'  mkdir -p "$major"_delta_log "$major"{MASKED_FOLDER}',
+        f'  chown -R {owner}:{group} "$major"_delta_log "$major"{MASKED_FOLDER}',
+        f'  chmod 2750 "$major"_delta_log "$major"{MASKED_FOLDER}',
+        '  chmod 2751 "$major"',
+        "done",
+        f"find {folder} -type d -exec chmod g+s {{}} +",
+        f"chmod 2751 {folder}",
+    ]
 
 
-def _group_name(grant: PortGrant) -> str:
-    name = f"mesh-{grant.domain}-{grant.port}".replace("_", "-")
+def _group_name(grant: PortGrant, suffix: str = "") -> str:
+    name = f"mesh-{grant.domain}-{grant.port}{suffix}".replace("_", "-")
     if len(name) > _MAX_GROUP_NAME:
         raise MeshError(
             f"the group name {name} is longer than {_MAX_GROUP_NAME} characters, Linux's limit; "

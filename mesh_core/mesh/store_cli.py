@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -50,21 +51,41 @@ def gc(dry_run: bool, grace_hours: int, fmt: str) -> None:
 
 
 @store.command()
+@click.option("-w", "--workspace", type=click.Path(path_type=Path), default=Path("workspace.yaml"), show_default=True,
+              help="The workspace.yaml whose manifests give the read policies to stamp.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def migrate(fmt: str) -> None:
-    """Turn every port major in the old layout (current.json and snapshots/) into a Delta table."""
+def migrate(workspace: Path, fmt: str) -> None:
+    """Bring the store up to date: old layouts become Delta tables, old snapshots get their read policy.
+
+    A port major in the old layout (current.json and snapshots/) becomes a Delta table. A
+    current snapshot published before read policies were recorded, which only its producer
+    may read, is stamped with its port's policy from the workspace's manifests; one whose
+    policy masks PII but that has no masked copy gets it (set MESH_PII_KEY). Each stamp is a
+    new commit keeping the snapshot's data files and data version.
+    """
+    from mesh_core.mesh.store_stamp import stamp_store
     from mesh_core.store import PortStore
 
     port_store = PortStore.from_env()
     migrated = port_store.migrate()
+    stamped, left = stamp_store(port_store, workspace)
     if fmt == "json":
-        click.echo(render.as_json({"migrated": [
-            {"port_id": s.port_id, "major": s.major, "table": s.path, "snapshot_id": s.snapshot_id} for s in migrated
-        ]}))
+        click.echo(render.as_json({
+            "migrated": [{"port_id": s.port_id, "major": s.major, "table": s.path, "snapshot_id": s.snapshot_id}
+                         for s in migrated],
+            "stamped": [{"port_id": s.port_id, "major": s.major, "snapshot_id": s.snapshot_id,
+                         "masked_copy": bool(s.masked_files)} for s in stamped],
+            "left": left,
+        }))
         return
     for snapshot in migrated:
         click.echo(f"{snapshot.port_id} v{snapshot.major}: now Delta table {snapshot.path} ({snapshot.snapshot_id})")
-    click.echo(f"{len(migrated)} port major(s) migrated")
+    for snapshot in stamped:
+        copy = "with its masked copy" if snapshot.masked_files else "no masked copy"
+        click.echo(f"{snapshot.port_id} v{snapshot.major}: read policy recorded ({snapshot.snapshot_id}, {copy})")
+    for problem in left:
+        click.echo(f"left: {problem}")
+    click.echo(f"{len(migrated)} port major(s) migrated, {len(stamped)} snapshot(s) stamped")
 
 
 @click.command()

@@ -3,20 +3,25 @@
 Each table keeps its newest ``retain`` publishes and every version that a consumer
 materialization still in the Dagster instance names under ``mesh/inputs``. Files of
 other versions, and files no commit names (left by killed writers), are removed once
-older than the grace period, which also spares publishes still writing.
+older than the grace period, which also spares publishes still writing. Masked copies
+(``_masked/``, which Delta's vacuum never looks into) follow the same rule: a masked file
+no kept version names goes once older than the grace period.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+import pyarrow.fs as pafs
 
 import dagster as dg
 
 from mesh_core import delta
 from mesh_core.delta import Location
 from mesh_core.errors import StoreError
-from mesh_core.store import PortStore, folders
+from mesh_core.store import MASKED_FOLDER, PortStore, folders
 
 DEFAULT_GRACE_HOURS = 1
 _PAGE = 1000
@@ -79,10 +84,30 @@ def collect(
                 retention_hours=grace_hours, dry_run=dry_run, enforce_retention_duration=False, full=True,
                 keep_versions=keep,
             )
+            removed += _collect_masked(location, keep, dry_run=dry_run, grace_hours=grace_hours)
         except OSError as error:
             raise StoreError(f"cannot vacuum: {error}", file=location.uri) from error
         results.append(TableGc(location.uri, keep, sorted(removed)))
     return results
+
+
+def _collect_masked(location: Location, keep: list[int], *, dry_run: bool, grace_hours: int) -> list[str]:
+    """Remove the masked files no version in ``keep`` names, once older than ``grace_hours``; returns their paths."""
+    named = set()
+    for version in keep:
+        recorded = delta.mesh_metadata(delta.commit_info(location, version)) or {}
+        named |= {data_file["path"] for data_file in recorded.get("masked_files") or ()}
+    filesystem = location.filesystem()
+    selector = pafs.FileSelector(MASKED_FOLDER, allow_not_found=True)
+    cutoff = time.time() - grace_hours * 3600
+    removed = []
+    for info in filesystem.get_file_info(selector):
+        path = f"{MASKED_FOLDER}/{info.base_name}"
+        if info.type == pafs.FileType.File and path not in named and info.mtime.timestamp() < cutoff:
+            if not dry_run:
+                filesystem.delete_file(path)
+            removed.append(path)
+    return removed
 
 
 def _tables(store: PortStore) -> list[tuple[tuple[str, int], Location]]:
