@@ -74,23 +74,44 @@ def create_views(
                      if names is None or (domain, view) in names]
             if not views:
                 continue
+            current = None
             try:
-                snapshot = store.current(port_id, major)
+                snapshot = current = store.current(port_id, major)
                 snapshot, masked = store.readable(snapshot, store.admit(snapshot).masked)
                 snapshot = store.verified(snapshot)
                 source = _masked(connection, store, snapshot, masked) if masked else _source(connection, store, snapshot)
             except MeshError as error:
+                refusing = _refusing(connection, store, current, error)
                 for name in views:
-                    connection.execute(  # filtered on the error, so even count(*) raises it
-                        f"CREATE OR REPLACE VIEW {name} AS SELECT refused FROM "
-                        f"(SELECT error({_literal(str(error))}) AS refused) WHERE refused IS NULL"
-                    )
+                    connection.execute(f"CREATE OR REPLACE VIEW {name} AS {refusing}")
                 served[views[0]] = f"error: {error}"
                 continue
             for name in views:
                 connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
             served[views[0]] = snapshot.snapshot_id
     return served
+
+
+def _refusing(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot | None,
+              error: MeshError) -> str:
+    """A query with the snapshot's columns and types that raises ``error`` when run, even under ``count(*)``.
+
+    Its one row of nulls is filtered on the error, so any query of the view (naming a
+    column, aggregating, counting) raises the refusal itself, not a binder error. Without
+    a readable schema (no snapshot, or a file it cannot open) its one column is ``refused``.
+    """
+    import pyarrow as pa
+
+    raising = f"error({_literal(str(error))}) IS NULL"
+    try:
+        schema = _dataset(store, snapshot).schema if snapshot is not None else None
+    except (OSError, pa.ArrowException):
+        schema = None
+    if schema is None:
+        return f"SELECT refused FROM (SELECT NULL AS refused) WHERE {raising}"
+    name = _relation_name("_mesh_refused", snapshot)
+    connection.register(name, pa.table({field.name: pa.nulls(1, field.type) for field in schema}))
+    return f'SELECT * FROM "{name}" WHERE {raising}'
 
 
 def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot) -> str:

@@ -116,6 +116,9 @@ def test_sql_views_refuse_what_the_reader_may_not_read(store: PortStore):
             anonymous.sql('SELECT * FROM "users"."profiles"').fetchall()
         with pytest.raises(Exception, match="an anonymous reader may not read users.profiles"):
             anonymous.sql('SELECT count(*) FROM "users"."profiles"').fetchall()  # not a count of 1
+        for query in ('SELECT email, user_id FROM "users"."profiles"', 'SELECT max(user_id) FROM "users"."profiles"'):
+            with pytest.raises(Exception, match="an anonymous reader may not read users.profiles"):
+                anonymous.sql(query).fetchall()  # the refusal, not a binder error about the columns
     with connect(reader="podcasts") as podcasts:
         assert podcasts.sql('SELECT email FROM "users"."profiles" ORDER BY user_id').fetchall() == [
             ("ann@example.com",), ("bob@example.com",), ("cy@example.com",)
