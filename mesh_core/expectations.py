@@ -142,6 +142,8 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
                 f"its registry entry {registry.file(consumer)} is missing, but it pinned {port_id} at the last publish; "
                 "run `mesh register` in its repository"
             )
+    known = set(previous.pinned_by.get(port_id, [])) if previous else set()
+    pins = sorted(pinning | (known & set(failing)))  # before lenient forgets them: a later strict publish fails closed
     if MeshSettings.from_env().expectations == "lenient":
         for consumer, reason in sorted(failing.items()):
             dg.get_dagster_logger().warning(
@@ -149,8 +151,6 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
             )
         failing = {}
     found += [Expectation(consumer, -1, None, reason) for consumer, reason in sorted(failing.items())]
-    known = set(previous.pinned_by.get(port_id, [])) if previous else set()
-    pins = sorted(pinning | (known & set(failing)))
     return PublishView(found, registry, producer, previous, port_id, pins, defs)
 
 
