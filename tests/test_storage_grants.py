@@ -213,7 +213,10 @@ def test_a_real_publish_touches_only_what_the_bucket_policy_grants_its_domain(in
     bucket = "arn:aws:s3:::acme-mesh"
 
     environment = mesh_home / "dev"
-    written = sorted(path.relative_to(environment).as_posix() for path in environment.rglob("*") if path.is_file())
+    written = sorted(  # the registry's entry locks exist on a local store only
+        path.relative_to(environment).as_posix() for path in environment.rglob("*")
+        if path.is_file() and not (path.parent.name == "_registry" and path.name.endswith(".lock"))
+    )
     assert "_registry/tracks.json" in written and any(key.startswith("tracks/catalog/v1/") for key in written)
     for key in written:
         owner = "tracks" if key.startswith(("tracks/", "_registry/tracks.", "_audit/tracks/")) else "royalties"
