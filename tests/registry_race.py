@@ -7,6 +7,7 @@ file per process), then registers as a publish does once it committed.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandera.pandas as pa
 
 from mesh_core import Domain, InputPort, PortStore
 from mesh_core.expectations import expectations_at_publish
+from mesh_core.settings import MeshSettings
 
 TRACKS = pa.DataFrameSchema({"track_id": pa.Column(int)})
 PORTS = ("catalog", "charts")
@@ -43,7 +45,8 @@ def consumer():
 
 def race(home: str, port: str, barrier: Path, processes: int = 2) -> None:
     producer()
-    view = expectations_at_publish(PortStore(home, "dev"), f"tracks.{port}")
+    options = MeshSettings.from_env().storage_options
+    view = expectations_at_publish(PortStore(home, "dev", storage_options=options), f"tracks.{port}")
     (barrier / port).touch()
     deadline = time.monotonic() + 60
     while len(list(barrier.iterdir())) < processes:
@@ -51,6 +54,21 @@ def race(home: str, port: str, barrier: Path, processes: int = 2) -> None:
             raise SystemExit("the other process never read the registry")
         time.sleep(0.01)
     view.register()
+
+
+def run_race(home: str, barrier: Path) -> None:
+    """Both ports' processes, started at once and waited for (at most 180 s each)."""
+    barrier.mkdir()
+    racers = [subprocess.Popen([sys.executable, __file__, home, port, str(barrier)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for port in PORTS]
+    for racer in racers:
+        try:
+            _, errors = racer.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            racer.kill()
+            racer.communicate(timeout=10)
+            raise
+        assert racer.returncode == 0, errors
 
 
 if __name__ == "__main__":

@@ -280,24 +280,10 @@ def test_mesh_unregister_removes_an_entry_for_its_owner_only(mesh_home: Path, tm
 
 def test_two_ports_of_one_domain_registering_at_once_keep_each_others_pins(mesh_home: Path, tmp_path: Path):
     """Two processes read the registry, both before either writes, as two publishes at once do."""
-    import subprocess
-    import sys
-
-    from registry_race import PORTS, consumer
+    from registry_race import PORTS, consumer, run_race
 
     local_registry(mesh_home).register(build_manifest(consumer(), "royalties"), location="royalties")
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    script = Path(__file__).parent / "registry_race.py"
-    racers = [subprocess.Popen([sys.executable, str(script), str(mesh_home), port, str(barrier)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for port in PORTS]
-    for racer in racers:
-        try:
-            _, errors = racer.communicate(timeout=180)
-        except subprocess.TimeoutExpired:
-            racer.kill()
-            racer.communicate(timeout=10)
-            raise
-        assert racer.returncode == 0, errors
+
+    run_race(str(mesh_home), tmp_path / "barrier")
 
     assert local_registry(mesh_home).read("tracks").pinned_by == {f"tracks.{port}": ["royalties"] for port in PORTS}
