@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import pandera.pandas as pa
 
-from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry, RegistryError
+from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry, RegistryError, check_owner
 from mesh_core.schema_doc import schema_from_document
 from mesh_core.settings import MeshSettings
 from mesh_core.store import PortStore
@@ -107,9 +107,8 @@ class PublishView:
         from mesh_core.manifest import build_manifest
 
         location = self.previous.location if self.previous else self.producer
-        pinned_by = {**(self.previous.pinned_by if self.previous else {}), self.port_id: self.pins}
-        try:
-            self.registry.register(build_manifest(defs, location), location=location, pinned_by=pinned_by)
+        try:  # the pins merge into the entry as it is now: another port of the domain may have published since
+            self.registry.register(build_manifest(defs, location), location=location, pins=(self.port_id, self.pins))
         except RegistryError as error:
             dg.get_dagster_logger().warning(f"published, but not registered: {error}")
 
@@ -128,12 +127,8 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
     previous = entries.get(producer)
     defs = _publishing_definitions(port_id)
     owner = (_value(defs.metadata.get("mesh/domain")) or {}).get("owner") if defs is not None and defs.metadata else None
-    if previous is not None and owner is not None and previous.owner != owner:
-        raise RegistryError(
-            f"domain {producer} is registered by owner {previous.owner} (location {previous.location}); a domain of "
-            f"owner {owner} cannot publish under the same name: rename one of them",
-            domain=producer, port=port_id, file=previous.file,
-        )
+    if owner is not None:
+        check_owner(previous, owner, port=port_id)
     found, pinning = _declared(entries, producer, port_id)
     failing = {domain: f"its registry entry {error.file} cannot be read: {error.message}" for domain, error in broken.items()}
     for consumer in (previous.pinned_by.get(port_id, []) if previous else []):
@@ -142,6 +137,8 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
                 f"its registry entry {registry.file(consumer)} is missing, but it pinned {port_id} at the last publish; "
                 "run `mesh register` in its repository"
             )
+    known = set(previous.pinned_by.get(port_id, [])) if previous else set()
+    pins = sorted(pinning | (known & set(failing)))  # before lenient forgets them: a later strict publish fails closed
     if MeshSettings.from_env().expectations == "lenient":
         for consumer, reason in sorted(failing.items()):
             dg.get_dagster_logger().warning(
@@ -149,8 +146,6 @@ def expectations_at_publish(store: PortStore, port_id: str) -> PublishView:
             )
         failing = {}
     found += [Expectation(consumer, -1, None, reason) for consumer, reason in sorted(failing.items())]
-    known = set(previous.pinned_by.get(port_id, [])) if previous else set()
-    pins = sorted(pinning | (known & set(failing)))
     return PublishView(found, registry, producer, previous, port_id, pins, defs)
 
 

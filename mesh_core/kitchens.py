@@ -28,17 +28,28 @@ KITCHEN_FILE = "_kitchen.json"
 def kitchen_record(location: Location) -> dict[str, Any] | None:
     """What ``_kitchen.json`` in the environment at ``location`` says, or None when it is not a kitchen.
 
+    The environment's top level is listed, not the file asked for: on S3 asking for a
+    missing object is refused (403) to a principal that may not list the whole bucket,
+    while ``mesh access policy`` lets every principal list the top level.
+
     Raises:
-        StoreError: the file is there but damaged.
+        StoreError: the file is there but damaged, or the store cannot be read (denied, unreachable).
     """
     where = f"{location.uri}/{KITCHEN_FILE}"
     filesystem = location.filesystem()
     try:
-        if filesystem.get_file_info(KITCHEN_FILE).type == pafs.FileType.NotFound:
+        found = filesystem.get_file_info(pafs.FileSelector("", allow_not_found=True))
+        if not any(info.base_name == KITCHEN_FILE and info.type == pafs.FileType.File for info in found):
             return None
         with filesystem.open_input_stream(KITCHEN_FILE) as stream:
-            record = json.loads(stream.read().decode())
-    except (OSError, ValueError, pa.ArrowException) as error:
+            data = stream.read()
+    except (OSError, pa.ArrowException) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreError(f"cannot read kitchen metadata (access denied or store unreachable?): {reason}",
+                         file=where) from error
+    try:
+        record = json.loads(data.decode())
+    except ValueError as error:
         raise StoreError(f"damaged kitchen metadata: {error}", file=where) from error
     if not isinstance(record, dict) or not isinstance(record.get("parent"), str):
         raise StoreError("damaged kitchen metadata: no parent environment recorded", file=where)

@@ -171,3 +171,20 @@ def test_expectations_the_registry_cannot_rebuild_fail_the_publish_naming_them(
 
     assert "cannot be rebuilt" in metadata["unreadable_consumers"]["royalties"]
     assert store.majors("tracks.catalog") == [], "fails closed: nothing published unchecked"
+
+
+def test_a_lenient_publish_keeps_the_pin_of_a_missing_consumer_so_the_next_strict_one_fails_closed(
+    instance, store: PortStore, mesh_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = register_consumer(mesh_home)
+    defs = producer([GOOD, GOOD, GOOD])
+    assert materialize(defs, instance).success
+    path.unlink()
+    monkeypatch.setenv("MESH_EXPECTATIONS", "lenient")
+
+    assert materialize(defs, instance).success, "lenient lets this one publish through"
+
+    assert registry(mesh_home).read("tracks").pinned_by == {"tracks.catalog": ["royalties"]}
+    monkeypatch.setenv("MESH_EXPECTATIONS", "strict")
+    metadata = failing_check(materialize(defs, instance, raise_on_error=False))
+    assert "is missing, but it pinned tracks.catalog" in metadata["unreadable_consumers"]["royalties"]

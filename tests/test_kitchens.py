@@ -285,3 +285,21 @@ def test_kitchen_diff_compares_rows_keys_values_and_downstream_with_the_parent(d
     lines = [line.strip() for line in text.splitlines()]
     assert "keys (artist_id, day): 1 added, 1 removed" in lines
     assert "artist_id=1, day=d1 plays: 3 -> 2" in lines, "values keep their dtype"
+
+
+def test_kitchen_metadata_that_cannot_be_read_is_not_called_damaged(tmp_path):
+    from mesh_core.delta import Location
+    from mesh_core.errors import StoreError
+    from mesh_core.kitchens import KITCHEN_FILE, kitchen_record
+
+    unreachable = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_REGION": "us-east-1",
+                   "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true"}  # nothing listens on port 9
+    with pytest.raises(StoreError, match="cannot read kitchen metadata") as raised:
+        kitchen_record(Location("s3://mesh/a/dev", unreachable))
+    assert "damaged" not in str(raised.value)
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / KITCHEN_FILE).write_text("{not json")
+    with pytest.raises(StoreError, match="damaged kitchen metadata"):
+        kitchen_record(Location(str(tmp_path / "dev")))
+    assert kitchen_record(Location(str(tmp_path / "elsewhere"))) is None

@@ -49,7 +49,9 @@ def test_an_entry_is_written_whole_stamped_and_read_back(mesh_home: Path):
     written = registry.register(manifest(), location="users")
 
     folder = mesh_home / "dev" / "_registry"
-    assert sorted(path.name for path in folder.iterdir()) == ["users.json"], "no temporary file is left behind"
+    assert sorted(path.name for path in folder.iterdir()) == [".users.lock", "users.json"], (
+        "no temporary file is left behind; the entry's lock stays, hidden, for the next write"
+    )
     header = json.loads((folder / "users.json").read_bytes().split(b"\n", 1)[0])
     assert header["manifest_version"] == MANIFEST_VERSION
     assert header["code_version"] == written.code_version and len(written.code_version) == 16
@@ -225,3 +227,63 @@ def test_mesh_run_does_not_try_to_start_a_grpc_location(mesh_home: Path, tmp_pat
     assert done.code == 2
     assert "grpc_server location(s) ['users'] run in their own code servers" in done.stderr
     assert not (mesh_home / "dev" / "users" / "profiles").exists()
+
+
+def test_mesh_register_refuses_an_env_that_would_leave_the_store(mesh_home: Path, tmp_path: Path):
+    local_registry(mesh_home).register(manifest(), location="users")
+    workspace = grpc_workspace(tmp_path / "repo")
+
+    done = mesh("register", "-w", str(workspace), "--env", "../x", cwd=tmp_path)
+
+    assert done.code == 2 and "--env '../x' is not a valid environment name" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (mesh_home / "x").exists() and not (mesh_home.parent / "x").exists()
+
+
+def test_an_entry_whose_header_lacks_a_field_is_a_registry_error_naming_the_file(mesh_home: Path, tmp_path: Path):
+    registry = local_registry(mesh_home)
+    registry.register(manifest(), location="users")
+    path = Path(registry.file("users"))
+    header, body = path.read_bytes().split(b"\n", 1)
+    fields = json.loads(header)
+    del fields["registered_at"]
+    path.write_bytes(json.dumps(fields).encode() + b"\n" + body)
+
+    with pytest.raises(RegistryError, match="its header has no registered_at") as raised:
+        registry.read("users")
+    assert raised.value.file == str(path)
+    done = mesh("status", "--from", "registry", "-w", str(tmp_path / "none.yaml"), cwd=tmp_path)
+    assert done.code == 2 and f"domain users ({path}): damaged registry entry" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_mesh_unregister_removes_an_entry_for_its_owner_only(mesh_home: Path, tmp_path: Path):
+    registry = local_registry(mesh_home)
+    registry.register(manifest(), location="users")
+    registry.register(manifest("podcasts", "team:podcasts", pins=True), location="podcasts")
+    path = Path(registry.file("users"))
+
+    stranger = mesh("unregister", "users", "--owner", "team:growth", cwd=tmp_path)
+    assert stranger.code == 2 and "registered by owner team:users" in stranger.stderr
+    unknown = mesh("unregister", "users", "-w", str(grpc_workspace(tmp_path / "repo")), cwd=tmp_path)
+    assert unknown.code == 2 and "not a location of this workspace" in unknown.stderr
+    assert path.exists()
+
+    done = mesh("unregister", "users", "--owner", "team:users", cwd=tmp_path)
+
+    assert done.code == 0, done.stderr
+    assert f"removed {path}" in done.stdout
+    assert registry.domains() == ["podcasts"]
+    again = mesh("unregister", "users", "--owner", "team:users", cwd=tmp_path)
+    assert again.code == 2 and "has no registry entry" in again.stderr
+
+
+def test_two_ports_of_one_domain_registering_at_once_keep_each_others_pins(mesh_home: Path, tmp_path: Path):
+    """Two processes read the registry, both before either writes, as two publishes at once do."""
+    from registry_race import PORTS, consumer, run_race
+
+    local_registry(mesh_home).register(build_manifest(consumer(), "royalties"), location="royalties")
+
+    run_race(str(mesh_home), tmp_path / "barrier")
+
+    assert local_registry(mesh_home).read("tracks").pinned_by == {f"tracks.{port}": ["royalties"] for port in PORTS}

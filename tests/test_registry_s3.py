@@ -51,3 +51,26 @@ def test_bad_entries_on_s3_are_clear_errors_without_credentials(s3_home: str, s3
     for text in (str(claimed.value), str(damaged.value), plan.stdout, plan.stderr, missing.stdout, missing.stderr):
         assert SECRET not in text
     assert client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"{\"manifest_version\": 1}\n{}"
+
+
+def test_an_entry_changed_on_s3_between_read_and_write_is_read_again_and_merged(
+    s3_home: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+):
+    """Another port's publish lands between this write's read and its PUT: the PUT fails (412), is made again."""
+    registry, other = s3_registry(), s3_registry()
+    registry.register(manifest(), location="users", pins=("users.profiles", ["podcasts"]))
+    read = Registry._read_versioned
+    interleaved = []
+
+    def read_then_someone_writes(self: Registry, domain: str):
+        found = read(self, domain)
+        if self is registry and not interleaved:
+            interleaved.append(other.register(manifest(), location="users", pins=("users.emails", ["artists"])))
+        return found
+
+    monkeypatch.setattr(Registry, "_read_versioned", read_then_someone_writes)
+
+    registry.register(manifest(), location="users", pins=("users.profiles", ["podcasts", "billing"]))
+
+    assert interleaved, "the other write landed in between"
+    assert registry.read("users").pinned_by == {"users.profiles": ["podcasts", "billing"], "users.emails": ["artists"]}

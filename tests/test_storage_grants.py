@@ -62,7 +62,8 @@ def example_graph() -> MeshGraph:
 @pytest.fixture(scope="module")
 def bucket_policy() -> dict:
     principals = resolve_principals(list(DOMAINS), {"mesh": OPERATOR}, f"{ACCOUNT}/mesh-{{domain}}")
-    return s3_bucket_policy(example_graph(), "s3://acme-mesh/warehouse", "prod", principals)
+    return s3_bucket_policy(example_graph(), "s3://acme-mesh/warehouse", "prod", principals,
+                            {"try-filter": f"{ACCOUNT}/dev-alice"})
 
 
 def allowed(policy: dict, principal: str, action: str, resource: str, prefix: str | None = None) -> bool:
@@ -178,6 +179,9 @@ def test_the_posix_script_gives_each_port_its_readers_group(tmp_path: Path):
     assert payouts.rstrip().endswith('chmod 2750 "$STORE"/artists/payouts')
     plays = blocks["# podcasts.plays: public, read by artists, users"]
     assert plays.rstrip().endswith('chmod 2755 "$STORE"/podcasts/plays') and "-pii" not in plays
+    registry = script.split("\n\n")[0]
+    assert sorted(re.findall(r"usermod -a -G mesh-registry (\S+)", registry)) == ["svc_artists", "svc_podcasts", "svc_users"]
+    assert 'chmod 3775 "$STORE"/_registry' in registry, "every domain adds its entry; the sticky bit keeps the others'"
     users_domain = blocks["# domain users, run as svc_users"]
     assert 'chmod 2711 "$STORE"/users' in users_domain
     assert 'chmod -R u+rwX,go-rwx "$STORE"/users/_internal' in users_domain
@@ -209,3 +213,70 @@ def test_mesh_access_policy_on_the_example(tmp_path: Path):
     assert missing.code == 2 and "error: no principal for artists, podcasts" in missing.stderr
     local = mesh("access", "policy", "--format", "s3", "--principal-template", "arn:{domain}", cwd=root)
     assert local.code == 2 and "is not on S3; set MESH_HOME=s3://bucket/prefix or pass --store" in local.stderr
+
+
+def test_a_real_publish_touches_only_what_the_bucket_policy_grants_its_domain(instance, mesh_home: Path):
+    """Publish a port on a local store with a registered consumer, and evaluate every key it left, as on S3."""
+    from conftest import materialize
+    from test_consumer_expectations import GOOD, producer, register_consumer
+
+    from mesh_core.registry import Registry
+
+    register_consumer(mesh_home)
+    assert materialize(producer([GOOD]), instance).success
+    registry = Registry.of_store(mesh_home, "dev")
+    graph = MeshGraph.from_manifests([entry.manifest for entry in registry.entries().values()])
+    principals = resolve_principals(["royalties", "tracks"], {}, f"{ACCOUNT}/mesh-{{domain}}")
+    kitchen = f"{ACCOUNT}/dev-alice"
+    policy = s3_bucket_policy(graph, "s3://acme-mesh/warehouse", "dev", principals, {"try-filter": kitchen})
+    bucket = "arn:aws:s3:::acme-mesh"
+
+    environment = mesh_home / "dev"
+    written = sorted(  # the registry's entry locks exist on a local store only
+        path.relative_to(environment).as_posix() for path in environment.rglob("*")
+        if path.is_file() and not (path.parent.name == "_registry" and path.name.endswith(".lock"))
+    )
+    assert "_registry/tracks.json" in written and any(key.startswith("tracks/catalog/v1/") for key in written)
+    for key in written:
+        owner = "tracks" if key.startswith(("tracks/", "_registry/tracks.", "_audit/tracks/")) else "royalties"
+        for domain, principal in principals.items():
+            may_write = allowed(policy, principal, "s3:PutObject", f"{bucket}/warehouse/dev/{key}")
+            assert may_write is (domain == owner), (domain, key)
+        assert not allowed(policy, kitchen, "s3:PutObject", f"{bucket}/warehouse/dev/{key}"), key
+    # what every publish and every `mesh` command reads: the registry, and the top level where _kitchen.json is
+    for principal in [*principals.values(), kitchen]:
+        assert allowed(policy, principal, "s3:ListBucket", bucket, "warehouse/dev/_registry/")
+        assert allowed(policy, principal, "s3:ListBucket", bucket, "warehouse/dev/")
+        assert allowed(policy, principal, "s3:GetObject", f"{bucket}/warehouse/dev/_kitchen.json")
+        for key in written:
+            if key.startswith("_registry/"):
+                assert allowed(policy, principal, "s3:GetObject", f"{bucket}/warehouse/dev/{key}"), key
+    # the kitchen: all of its own environment; of its parent, public ports only, read-only
+    for key in written:
+        assert allowed(policy, kitchen, "s3:PutObject", f"{bucket}/warehouse/try-filter/{key}")
+        assert not allowed(policy, principals["tracks"], "s3:PutObject", f"{bucket}/warehouse/try-filter/{key}")
+    catalog = next(key for key in written if key.startswith("tracks/catalog/v1/"))
+    assert allowed(policy, kitchen, "s3:GetObject", f"{bucket}/warehouse/dev/{catalog}")
+    assert allowed(policy, kitchen, "s3:ListBucket", bucket, "warehouse/")
+    assert not allowed(policy, principals["royalties"], "s3:DeleteObject", f"{bucket}/warehouse/dev/_registry/tracks.json")
+
+
+def test_mesh_access_policy_keeps_the_domains_registered_from_other_repositories(mesh_home: Path, tmp_path: Path):
+    """put-bucket-policy replaces the whole policy: one written from this repository alone would drop podcasts."""
+    from meshkit import mesh
+    from test_registry import grpc_workspace, local_registry, manifest
+
+    local_registry(mesh_home).register(manifest(), location="users")
+    local_registry(mesh_home).register(manifest("podcasts", "team:podcasts", pins=True), location="podcasts")
+    workspace = grpc_workspace(tmp_path / "repo")  # this repository runs users alone
+
+    done = mesh("access", "policy", "--format", "s3", "--store", "s3://acme-mesh/warehouse", "-w", str(workspace),
+                "--principal-template", f"{ACCOUNT}/mesh-{{domain}}", cwd=tmp_path)
+
+    assert done.code == 0, done.stderr
+    policy = json.loads(done.stdout)
+    listeners = "arn:aws:s3:::acme-mesh/warehouse/dev/podcasts/listeners/v1/part-0.parquet"
+    assert allowed(policy, f"{ACCOUNT}/mesh-podcasts", "s3:PutObject", listeners)
+    entry = "arn:aws:s3:::acme-mesh/warehouse/dev/_registry/podcasts.json"
+    assert allowed(policy, f"{ACCOUNT}/mesh-podcasts", "s3:PutObject", entry)
+    assert not allowed(policy, f"{ACCOUNT}/mesh-users", "s3:PutObject", entry)

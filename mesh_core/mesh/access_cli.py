@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mesh_core.errors import MeshError
+from mesh_core.mesh.sources import SOURCES
 
 
 @click.group()
@@ -35,28 +36,36 @@ def _principal(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--principal-template", metavar="TEMPLATE",
               help="The principal of every domain not named by --principal, with {domain}, "
                    "e.g. arn:aws:iam::123456789012:role/mesh-{domain} or mesh-{domain}.")
+@click.option("--from", "source", type=click.Choice(SOURCES), default="both", show_default=True,
+              help="Read the mesh from the workspace's locations, the registry in the store, or both. The policy "
+                   "replaces the bucket's whole policy: a domain left out of it loses its grants.")
+@click.option("--kitchen", "kitchens", multiple=True, callback=_principal, metavar="KITCHEN=PRINCIPAL",
+              help="A kitchen of the environment and the principal that runs it (s3); repeatable.")
 @click.option("--store", "store_uri", help="The store (default: MESH_HOME): s3://bucket/prefix, or a local folder.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout.")
 def policy(workspace: Path, fmt: str, principals: dict[str, str], principal_template: str | None,
-           store_uri: str | None, out: Path | None) -> None:
+           source: str, kitchens: dict[str, str], store_uri: str | None, out: Path | None) -> None:
     """Write the S3 bucket policy or the POSIX group modes that the ports' access and consumers imply.
 
     Each domain writes only its own prefix; a port is readable by every domain (public),
     its consumers (restricted) or its own domain alone (private). mesh_core's check at
-    read is cooperative; these permissions are the boundary that holds.
+    read is cooperative; once applied, these permissions are what the storage enforces,
+    for the domains and ports the mesh held when the policy was written.
     """
     from mesh_core.mesh.cli import load_mesh
     from mesh_core.mesh.storage_grants import posix_script, render_s3, resolve_principals, s3_bucket_policy
 
     if principal_template is not None and "{domain}" not in principal_template:
         raise click.BadParameter("must contain {domain}", param_hint="--principal-template")
-    mesh = load_mesh(workspace)
+    mesh = load_mesh(workspace, source=source)
     domains = sorted({port["domain"] for port in mesh.graph.ports.values()})
     resolved = resolve_principals(domains, principals, principal_template)
     store = store_uri or mesh.settings.store_uri or str(mesh.settings.home)
     if fmt == "s3":
-        text = render_s3(s3_bucket_policy(mesh.graph, store, mesh.settings.env, resolved)) + "\n"
+        text = render_s3(s3_bucket_policy(mesh.graph, store, mesh.settings.env, resolved, kitchens)) + "\n"
     else:
+        if kitchens:
+            raise MeshError("--kitchen is for --format s3: a local kitchen is one developer's own folder")
         if "://" in store:
             raise MeshError(f"--format posix is for a local store; {store} is not one (use --format s3)")
         text = posix_script(mesh.graph, str(Path(store).absolute() / mesh.settings.env), resolved)

@@ -478,6 +478,22 @@ def register(workspace: Path, env: str | None, fmt: str) -> None:
             click.echo(f"registered {entry.domain} (location {entry.location}, code {entry.code_version}) in {entry.file}")
 
 
+@main.command()
+@click.argument("domain")
+@workspace_option
+@click.option("--env", help="The MESH_ENV whose registry to change (default: the current one).")
+@click.option("--owner", help="The domain's owner, when the workspace no longer holds it (default: the location's).")
+def unregister(domain: str, workspace: Path, env: str | None, owner: str | None) -> None:
+    """Remove DOMAIN's entry from the store's registry, as its owner: other repositories stop seeing it."""
+    from mesh_core.mesh.sources import unregister_domain
+
+    mesh = load_mesh(workspace, source="workspace") if owner is None else None
+    removed = unregister_domain(domain, mesh.locations if mesh else [], mesh.manifests if mesh else [],
+                                mesh.settings if mesh else MeshSettings.from_env(workspace_root=workspace.absolute().parent),
+                                env, owner)
+    click.echo(f"unregistered {removed.domain} (owner {removed.owner}, location {removed.location}): removed {removed.file}")
+
+
 main.add_command(store)
 main.add_command(sql)
 main.add_command(access)

@@ -14,8 +14,8 @@ from typing import Any
 
 from mesh_core.mesh.manifests import load_manifests
 from mesh_core.mesh.workspace import Location
-from mesh_core.registry import Registry, RegistryEntry, RegistryError
-from mesh_core.settings import MeshSettings
+from mesh_core.registry import Registry, RegistryEntry, RegistryError, check_owner
+from mesh_core.settings import MeshSettings, check_env_name
 
 SOURCES = ("workspace", "registry", "both")
 
@@ -30,7 +30,13 @@ class MeshSources:
 
 
 def registry_of(settings: MeshSettings, env: str | None = None) -> Registry:
-    """The registry of ``env`` (default: the settings' environment) in the settings' store."""
+    """The registry of ``env`` (default: the settings' environment) in the settings' store.
+
+    Raises:
+        MeshError: ``env`` is not a valid environment name (``../x`` would leave the store).
+    """
+    if env is not None:
+        check_env_name(env, "--env")
     return Registry.of_store(settings.store_uri or settings.home, env or settings.env, settings.storage_options)
 
 
@@ -72,14 +78,9 @@ def read_mesh(
     manifests = [loaded[location.name] for location in locations]
     present = {_domain(manifest): manifest for manifest in manifests}
     for name, manifest in present.items():
-        entry = entries.get(name)
         owner = (manifest.get("domain") or {}).get("owner")
-        if entry is not None and owner is not None and entry.owner != owner:
-            raise RegistryError(
-                f"domain {name} of location {manifest.get('location')} (owner {owner}) is registered by another "
-                f"owner, {entry.owner} (location {entry.location}): two domains claim one name; rename one",
-                domain=name, file=entry.file,
-            )
+        if owner is not None:
+            check_owner(entries.get(name), owner)
     extra = sorted(set(entries) - set(present)) if source == "both" else []
     return MeshSources(manifests + [entries[name].manifest for name in extra], entries, extra)
 
@@ -100,15 +101,31 @@ def register_locations(
         holders = [loc.name for loc, manifest in local if _domain(manifest) == name]
         raise RegistryError(f"locations {holders} both declare domain {name}: two domains claim one name", domain=name)
     for _, manifest in local:
-        entry = registry.read(_domain(manifest))
-        owner = (manifest.get("domain") or {}).get("owner")
-        if entry is not None and entry.owner != owner:
-            raise RegistryError(
-                f"domain {entry.domain} is already registered by owner {entry.owner} (location {entry.location}); "
-                f"a domain of owner {owner} cannot claim the same name: rename one of them",
-                domain=entry.domain, file=entry.file,
-            )
+        check_owner(registry.read(_domain(manifest)), (manifest.get("domain") or {}).get("owner"))
     return [registry.register(manifest, location=loc.name) for loc, manifest in local]
+
+
+def unregister_domain(
+    domain: str, locations: list[Location], manifests: list[dict[str, Any]], settings: MeshSettings,
+    env: str | None = None, owner: str | None = None,
+) -> RegistryEntry:
+    """Remove ``domain``'s registry entry, as its owner: ``owner``, else the one the workspace's location declares.
+
+    Raises:
+        RegistryError: no owner is known (the workspace does not hold the domain and none is given),
+            the entry belongs to another owner, or it is missing.
+    """
+    registry = registry_of(settings, env)
+    if owner is None:
+        held = [manifest for location, manifest in zip(locations, manifests)
+                if not location.grpc and _domain(manifest) == domain]
+        if not held:
+            raise RegistryError(
+                f"domain {domain} is not a location of this workspace: run `mesh unregister` in its repository, "
+                "or name its owner with --owner", domain=domain, file=registry.file(domain),
+            )
+        owner = (held[0].get("domain") or {}).get("owner")
+    return registry.remove(domain, owner)
 
 
 def stale_entries(sources: MeshSources) -> list[str]:

@@ -23,6 +23,15 @@ Principals name, per domain, the AWS principal ARN or the OS user it runs as:
 ``--principal users=arn:aws:iam::123456789012:role/mesh-users``, or a template with
 ``{domain}`` for all of them. The optional ``mesh`` principal (the operator that runs
 ``mesh catalog``, ``mesh usage`` and ``mesh audit``) may read everything.
+
+Every principal reads and lists the environment's registry (``_registry/``) and its
+kitchen metadata (``_kitchen.json``), which every publish and every ``mesh`` command reads;
+each domain writes (and removes) only its own entry, ``_registry/<domain>.json``. A kitchen
+(``--kitchen NAME=PRINCIPAL``) is one developer's sandbox, run by one principal: it reads,
+writes and deletes everything under ``<prefix>/<kitchen>/``, reads the registry and kitchen
+metadata of its parent environment and the parent's public ports, and never writes the
+parent. A restricted or private port of the parent stays closed to it: a kitchen run needing
+one rebuilds it in the kitchen.
 """
 
 from __future__ import annotations
@@ -36,11 +45,15 @@ from typing import Any
 
 from mesh_core.errors import MeshError
 from mesh_core.mesh.graph import MeshGraph
+from mesh_core.settings import check_env_name
 
 OPERATOR = "mesh"
 AUDIT_FOLDER = "_audit"  # mesh_core.audit_trail's folder: one sub-folder per reading or publishing domain
 MASKED_FOLDER = "_masked"  # mesh_core.store's folder of a major's masked copy
 CLEAR_FILES = "part-*"  # the clear data files of a major (mesh_core.delta.write_file's names)
+REGISTRY_FOLDER = "_registry"  # mesh_core.registry.REGISTRY_DIR: one entry per domain, read by every publish
+KITCHEN_FILE = "_kitchen.json"  # mesh_core.kitchens.KITCHEN_FILE: read by every store to find its parent
+REGISTRY_GROUP = "mesh-registry"  # the POSIX group of every domain, which may add its entry to _registry/
 _MAX_GROUP_NAME = 32  # Linux's limit for a group name
 
 
@@ -124,8 +137,13 @@ def split_store_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2).strip("/")
 
 
-def s3_bucket_policy(graph: MeshGraph, store_uri: str, env: str, principals: Mapping[str, str]) -> dict[str, Any]:
-    """The bucket policy for the store at ``store_uri`` in environment ``env``, as a JSON-ready dict."""
+def s3_bucket_policy(
+    graph: MeshGraph, store_uri: str, env: str, principals: Mapping[str, str], kitchens: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The bucket policy for the store at ``store_uri`` in environment ``env``, as a JSON-ready dict.
+
+    ``kitchens`` maps each kitchen of ``env`` to the principal that runs it.
+    """
     bucket, prefix = split_store_uri(store_uri)
     root = "/".join(part for part in (prefix, env) if part)
     bucket_arn = f"arn:aws:s3:::{bucket}"
@@ -172,7 +190,58 @@ def s3_bucket_policy(graph: MeshGraph, store_uri: str, env: str, principals: Map
             _allow("MeshOperatorReads", [principals[OPERATOR]], ["s3:GetObject"], [f"{bucket_arn}/{root}/*"]),
             _list("MeshOperatorLists", [principals[OPERATOR]], bucket_arn, f"{root}/"),
         ]
+    statements += _metadata_statements(bucket_arn, root, domains, principals, [*(kitchens or {}).values()])
+    for kitchen, principal in sorted((kitchens or {}).items()):
+        statements += _kitchen_statements(graph, bucket_arn, prefix, root, kitchen, principal)
     return {"Version": "2012-10-17", "Id": f"mesh-{env}", "Statement": statements}
+
+
+def _metadata_statements(
+    bucket_arn: str, root: str, domains: list[str], principals: Mapping[str, str], kitchens: list[str]
+) -> list[dict[str, Any]]:
+    """Everyone reads and lists the registry and the kitchen metadata; each domain writes only its own entry."""
+    everyone = [*principals.values(), *kitchens]
+    registry = f"{root}/{REGISTRY_FOLDER}/"
+    statements = [
+        _allow("MeshReadsTheRegistryAndKitchenMetadata", everyone, ["s3:GetObject"],
+               [f"{bucket_arn}/{registry}*", f"{bucket_arn}/{root}/{KITCHEN_FILE}"]),
+        # the registry's listing, and the environment's top level, where a store looks for _kitchen.json
+        {**_list("MeshListsTheRegistryAndKitchenMetadata", everyone, bucket_arn, registry),
+         "Condition": {"StringLike": {"s3:prefix": [f"{registry}*", f"{root}/"]}}},
+    ]
+    for domain in domains:
+        entry = [f"{bucket_arn}/{registry}{domain}.json"]
+        statements += [
+            _allow(f"{_sid(domain)}WritesItsRegistryEntry", [principals[domain]],
+                   ["s3:PutObject", "s3:DeleteObject"], entry),
+            _deny_others(f"{_sid(domain)}RegistryEntryWrittenOnlyByIt", [principals[domain]],
+                         ["s3:PutObject", "s3:DeleteObject"], entry),
+        ]
+    return statements
+
+
+def _kitchen_statements(
+    graph: MeshGraph, bucket_arn: str, prefix: str, root: str, kitchen: str, principal: str
+) -> list[dict[str, Any]]:
+    """A kitchen's principal: all of its own environment; its parent's metadata and public ports, read-only."""
+    check_env_name(kitchen, "kitchen name")
+    own = "/".join(part for part in (prefix, kitchen) if part)
+    sid = f"Kitchen{_sid(*kitchen.split('-'))}"
+    public = [f"{root}/{grant.domain}/{grant.port}/" for grant in port_grants(graph) if grant.access == "public"]
+    statements = [
+        _allow(f"{sid}WritesItsEnvironment", [principal], ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+               [f"{bucket_arn}/{own}/*"]),
+        {**_list(f"{sid}ListsItsEnvironment", [principal], bucket_arn, f"{own}/"),
+         "Condition": {"StringLike": {"s3:prefix": [f"{own}/*", f"{prefix}/" if prefix else ""]}}},
+    ]
+    if public:
+        statements += [
+            _allow(f"{sid}ReadsPublicPortsOfItsParent", [principal], ["s3:GetObject"],
+                   [f"{bucket_arn}/{area}*" for area in public]),
+            {**_list(f"{sid}ListsPublicPortsOfItsParent", [principal], bucket_arn, root),
+             "Condition": {"StringLike": {"s3:prefix": [f"{area}*" for area in public]}}},
+        ]
+    return statements
 
 
 def posix_script(graph: MeshGraph, store_root: str, users: Mapping[str, str]) -> str:
@@ -194,6 +263,11 @@ def posix_script(graph: MeshGraph, store_root: str, users: Mapping[str, str]) ->
         f"STORE={q(store_root)}",
         'mkdir -p "$STORE" && chmod 0755 "$STORE"',
         f'mkdir -p "$STORE"/{AUDIT_FOLDER} && chmod 0755 "$STORE"/{AUDIT_FOLDER}',
+        "# the registry: every domain reads it and writes its own entry; the sticky bit keeps others' entries",
+        f"groupadd -f {REGISTRY_GROUP}",
+        *(f"usermod -a -G {REGISTRY_GROUP} {q(user)}" for user in dict.fromkeys(users.values())),
+        f'mkdir -p "$STORE"/{REGISTRY_FOLDER} && chgrp {REGISTRY_GROUP} "$STORE"/{REGISTRY_FOLDER}',
+        f'chmod 3775 "$STORE"/{REGISTRY_FOLDER}',
     ]
     domains = sorted(d for d in users if d != OPERATOR)
     for domain in domains:
