@@ -340,8 +340,9 @@ class PortStore:
                 whose content changed (named in the message).
             MeshError: the store's reader may not read the port.
         """
-        snapshot = self.current(port_id, major) if snapshot_id is None else self.snapshot(port_id, major, snapshot_id)
-        decision = self.admit(snapshot)
+        current = self.current(port_id, major)
+        snapshot = current if snapshot_id is None else self.snapshot(port_id, major, snapshot_id)
+        decision = self.admit(snapshot, current=current)
         frame = self.admitted_frame(snapshot, decision.masked)
         return frame, replace(snapshot, verified=self.verify, masked=decision.masked)
 
@@ -357,19 +358,20 @@ class PortStore:
         """
         return self.admitted_frame(snapshot, self.admit(snapshot).masked)
 
-    def admit(self, snapshot: Snapshot) -> Decision:
+    def admit(self, snapshot: Snapshot, *, current: Snapshot | None = None) -> Decision:
         """Check that the store's reader may read ``snapshot`` and record the read in the audit trail.
 
         Callers that read a snapshot's files themselves (SQL views, dbt sources) call this
         first, then read ``readable(snapshot, Decision.masked)``. An uncleared reader reads the
         snapshot's masked copy, and needs no key; only a snapshot without one is masked at read.
+        When ``snapshot`` is older than ``current`` (time travel), the stricter of their two
+        policies decides: access revoked, or PII clearance withdrawn, since covers history too.
 
         Raises:
             MeshError: the read is refused (recorded too), naming reader, port and access; or
                 masking at read is needed and ``MESH_PII_KEY`` is unset outside the local dev environment.
         """
-        policy = ReadPolicy.from_record(snapshot.policy) if snapshot.policy else None
-        decision = decide(self.reader, snapshot.port_id, policy)
+        decision = self._decision(snapshot, current)
         if decision.decision == "refused":
             self._audit(snapshot, "read", decision)
             raise MeshError(decision.reason or "read refused", domain=self.reader, port=snapshot.port_id,
@@ -387,12 +389,26 @@ class PortStore:
         self._audit(snapshot, "read", decision)
         return decision
 
+    def _decision(self, snapshot: Snapshot, current: Snapshot | None) -> Decision:
+        """The read decision for ``snapshot``, under its own policy and, when it is older, ``current``'s too."""
+        decision = decide(self.reader, snapshot.port_id, _policy_of(snapshot))
+        if current is None or current.delta_version == snapshot.delta_version or decision.decision == "refused":
+            return decision
+        today = decide(self.reader, snapshot.port_id, _policy_of(current))
+        if today.decision == "refused":
+            return replace(today, reason=f"{today.reason} (the port's current policy governs its older snapshot "
+                                         f"{snapshot.snapshot_id} too)")
+        withdrawn = tuple(column for column in today.masked if column not in decision.masked)
+        return replace(today, masked=decision.masked + withdrawn) if withdrawn else decision
+
     def readable(self, snapshot: Snapshot, masked: Sequence[str]) -> tuple[Snapshot, tuple[str, ...]]:
         """What a reader admitted with ``masked`` columns reads: the files, and the columns still to mask at read.
 
-        The masked copy when ``masked`` and the snapshot has one (nothing left to mask), else the clear files.
+        The masked copy when ``masked`` and the snapshot has one that masks them all (nothing left to
+        mask), else the clear files.
         """
-        if masked and self._reads_masked_copy(snapshot):
+        policy = _policy_of(snapshot)
+        if masked and self._reads_masked_copy(snapshot) and policy is not None and set(masked) <= set(policy.pii):
             return snapshot.masked_copy(), ()
         return snapshot, tuple(masked)
 
@@ -823,6 +839,11 @@ def _drop_table(location: Location) -> None:
     for info in filesystem.get_file_info(pafs.FileSelector("", recursive=True, allow_not_found=True)):
         if info.type == pafs.FileType.File:
             filesystem.delete_file(info.path)
+
+
+def _policy_of(snapshot: Snapshot) -> ReadPolicy | None:
+    """The read policy ``snapshot``'s commit records; ``None`` for one published before policies."""
+    return ReadPolicy.from_record(snapshot.policy) if snapshot.policy else None
 
 
 def folders(location: Location) -> list[str]:

@@ -177,3 +177,18 @@ def test_the_io_manager_refuses_another_domain_s_internal_asset(instance: dg.Dag
     assert "domain labels may not read internal asset users/registrations" in message
     # users' own port still reads it: users/profiles is built from registrations.
     assert materialize(location_defs("users"), instance, ["users/profiles"]).success
+
+
+def test_time_travel_obeys_the_port_s_current_policy_when_it_is_stricter(store: PortStore):
+    """Access revoked, or PII clearance withdrawn, since a snapshot was published covers that snapshot too."""
+    first = store.publish("users.profiles", PROFILES, version="1.0.0", policy=ReadPolicy(
+        "users", "restricted", consumers=("podcasts", "labels"), pii_cleared=("podcasts",), pii=("email",)))
+    store.publish("users.profiles", PROFILES, version="1.0.0", policy=ReadPolicy(
+        "users", "restricted", consumers=("podcasts",), pii=("email",)))
+    with pytest.raises(MeshError, match=rf"domain labels may not read users.profiles.*older snapshot {first.snapshot_id}"):
+        store.as_reader("labels").read("users.profiles", 1, snapshot_id=first.snapshot_id)
+    old, snapshot = store.as_reader("podcasts").read("users.profiles", 1, snapshot_id=first.snapshot_id)
+    assert snapshot.masked == ("email",) and not set(old["email"]) & set(PROFILES["email"])
+    assert store.as_reader("users").read("users.profiles", 1, snapshot_id=first.snapshot_id)[0].equals(PROFILES)
+    refused = [r for r in audit(reader="labels") if r["action"] == "read"]
+    assert [r["decision"] for r in refused] == ["refused"]
