@@ -180,7 +180,7 @@ class PortStore:
         self.env = env
         self.retain = retain
         self.verify = verify
-        self.reader = reader
+        self.reader = _checked_reader(reader)
         self.run_id = run_id
         self.pii_key = pii_key
         self.location = Location(f"{uri}/{env}", dict(storage_options or {}))
@@ -203,7 +203,7 @@ class PortStore:
     def as_reader(self, reader: str | None, run_id: str | None = None) -> PortStore:
         """This store, read as domain ``reader`` (``None``: anonymous) in run ``run_id``."""
         other = copy.copy(self)
-        other.reader, other.run_id = reader, run_id
+        other.reader, other.run_id = _checked_reader(reader), run_id
         other.__dict__.pop("parent", None)  # the parent store reads as the same reader
         return other
 
@@ -839,6 +839,18 @@ def _drop_table(location: Location) -> None:
     for info in filesystem.get_file_info(pafs.FileSelector("", recursive=True, allow_not_found=True)):
         if info.type == pafs.FileType.File:
             filesystem.delete_file(info.path)
+
+
+def _checked_reader(reader: str | None) -> str | None:
+    """``reader`` when it is a domain name (or ``None``, anonymous).
+
+    Raises:
+        MeshError: it is not a domain name (``''``, spaces, capitals), which reads as no domain.
+    """
+    if reader is not None and not IDENTIFIER.match(reader):
+        raise MeshError(f"reader {reader!r} is not a domain name (lowercase letters, digits and _, "
+                        "starting with a letter); leave it unset to read anonymously")
+    return reader
 
 
 def _policy_of(snapshot: Snapshot) -> ReadPolicy | None:

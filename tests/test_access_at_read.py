@@ -192,3 +192,13 @@ def test_time_travel_obeys_the_port_s_current_policy_when_it_is_stricter(store: 
     assert store.as_reader("users").read("users.profiles", 1, snapshot_id=first.snapshot_id)[0].equals(PROFILES)
     refused = [r for r in audit(reader="labels") if r["action"] == "read"]
     assert [r["decision"] for r in refused] == ["refused"]
+
+
+@pytest.mark.parametrize("reader", ["", "Artists", "art ists", "../users"])
+def test_a_reader_that_is_no_domain_name_is_refused_before_any_read(store: PortStore, reader: str):
+    store.publish("users.countries", PROFILES[["user_id"]], version="1.0.0", policy=ReadPolicy("users", "public"))
+    with pytest.raises(MeshError, match=f"reader {reader!r} is not a domain name"):
+        store.as_reader(reader)
+    with pytest.raises(MeshError, match="is not a domain name"):
+        PortStore.from_env(reader=reader)
+    assert audit() == [] or all(r["action"] == "publish" for r in audit())
