@@ -24,6 +24,7 @@ from benchmarks.timing import Measurement, measure, table
 from mesh_core.manifest_format import MANIFEST_VERSION, manifests_dir, read_cached_manifest, write_cached_manifest
 from mesh_core.mesh.graph import MeshGraph
 from mesh_core.mesh.manifests import _cache_key, _tree_hash, paused_gc
+from mesh_core.mesh.policy_check import load_policies
 from mesh_core.mesh.validate import validate
 from mesh_core.mesh.workspace import load_workspace
 
@@ -151,9 +152,10 @@ def run(quick: bool) -> str:
 
             graph = load()
             root = sorted(graph.ports)[0]
+            policies = load_policies(Path(folder))  # mesh_core's defaults, as `mesh validate` runs them
             cases = {
                 "load cached manifests + build graph": load,
-                "validate": lambda: validate(graph, date(2026, 1, 1)),
+                "validate (with the default policies)": lambda: validate(graph, date(2026, 1, 1), policies),
                 "plan": graph.plan,
                 f"impact (from {root})": lambda: graph.impact(root),
                 "floor: visit every port's consumers once": lambda: [len(c) for c in graph.graph.succ.values()],

@@ -160,3 +160,26 @@ def test_a_cache_folder_that_cannot_be_written_is_skipped(tmp_path: Path):
     result = mesh("validate", cwd=REPO, env={"MESH_HOME": str(home)})
     assert (result.code, result.stderr) == (0, ""), result.stdout + result.stderr
     assert "5 ports in 3 locations" in result.stdout
+
+
+def test_bulk_loaded_manifests_are_left_out_of_later_collections_and_earlier_garbage_is_still_collected():
+    """``paused_gc`` freezes what it loaded (no later collection rescans it) after collecting older garbage."""
+    import gc
+    import weakref
+
+    from mesh_core.mesh.manifests import paused_gc
+
+    class Node:
+        pass
+
+    earlier = Node()
+    earlier.me = earlier  # a reference cycle: only the cyclic collector frees it
+    freed = weakref.ref(earlier)
+    del earlier
+    with paused_gc():
+        loaded = json.loads(json.dumps(MANIFEST))
+    assert gc.isenabled()
+    assert freed() is None, "garbage made before the block must be collected, not frozen"
+    scanned = {id(obj) for obj in gc.get_objects()}  # what collections still scan (not the frozen)
+    assert id(loaded) not in scanned and id(loaded["ports"][0]) not in scanned
+    assert loaded == MANIFEST

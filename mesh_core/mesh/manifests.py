@@ -73,16 +73,26 @@ def load_manifests(
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while bulk-loading acyclic JSON.
+    """Pause Python's cyclic garbage collector while bulk-loading acyclic JSON, and exempt what it loaded.
 
     Parsing large manifests creates millions of containers; the collector would rescan
-    them again and again (measured: about 4x the parse time at 10,000 ports).
+    them again and again (measured: about 4x the parse time at 10,000 ports). On leaving,
+    every object alive is moved to the permanent generation (``gc.freeze``), so the next
+    collections do not scan the loaded data either: a single full collection of it cost
+    about 0.4 s of a 1.4 s ``mesh validate`` at 10,000 ports. Frozen objects are still
+    freed by reference counting when released. Garbage made before the block is collected
+    on entry, so a long-lived process (tests calling the CLI in-process) does not freeze
+    it; only reference cycles made inside the block would outlive it, and bulk-loaded
+    JSON has none.
     """
     was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.collect()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 

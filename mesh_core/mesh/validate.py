@@ -33,8 +33,9 @@ class Problem:
 def validate(graph: MeshGraph, today: date, policies: Sequence[LoadedPolicy] = ()) -> list[Problem]:
     """Check the whole mesh and run ``policies`` over every port; ``today`` judges deprecated majors."""
     problems = _duplicate_keys(graph) + _cycles(graph)
+    served: dict[str, dict[int, dict[str, Any]]] = {}  # each producer's majors, parsed once however many read it
     for read in graph.reads:
-        problems += _read_problems(graph, read, today)
+        problems += _read_problems(graph, read, today, served)
     problems += [Problem(**asdict(finding)) for finding in check_policies(graph, list(policies))]
     return sorted(problems, key=lambda p: (p.severity != "error", p.domain, p.port or "", p.message))
 
@@ -48,7 +49,7 @@ def served_majors(port: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return served
 
 
-def _read_problems(graph: MeshGraph, read: Read, today: date) -> list[Problem]:
+def _read_problems(graph: MeshGraph, read: Read, today: date, served_by: dict[str, dict]) -> list[Problem]:
     where = {"domain": read.consumer_domain, "port": read.consumer, "file": read.file}
     producer = graph.ports.get(read.port_id)
     if producer is None:
@@ -60,9 +61,11 @@ def _read_problems(graph: MeshGraph, read: Read, today: date) -> list[Problem]:
     if not may_consume(read.consumer_domain, producer=producer["domain"], access=access, consumers=producer["consumers"]):
         allowed = f" (allowed: {', '.join(producer['consumers'])})" if access == "restricted" else ""
         problems.append(Problem("error", message=f"reads {read.port_id}, whose access is {access}{allowed}", **where))
-    served = served_majors(producer).get(read.major)
+    if read.port_id not in served_by:
+        served_by[read.port_id] = served_majors(producer)
+    served = served_by[read.port_id].get(read.major)
     if served is None:
-        majors = sorted(served_majors(producer))
+        majors = sorted(served_by[read.port_id])
         problems.append(
             Problem("error", message=f"pins v{read.major} of {read.port_id}; the producer serves {majors}", **where)
         )
@@ -89,8 +92,7 @@ def _duplicate_keys(graph: MeshGraph) -> list[Problem]:
             port=".".join(key) if len(key) == 2 else "/".join(key),
             message=f"asset key {'/'.join(key)} is defined in {len(places)} locations: {', '.join(sorted(places))}",
         )
-        for key, places in sorted(graph.asset_locations.items())
-        if len(places) > 1
+        for key, places in sorted(item for item in graph.asset_locations.items() if len(item[1]) > 1)
     ]
 
 

@@ -35,6 +35,7 @@ _TARGET_KEYS = {
 _ATTRIBUTE_KINDS = {"python_file", "python_module", "python_package"}
 _COMMON_KEYS = {"working_directory", "location_name", "executable_path"}
 _READER_GRACE_S = 30  # how long output may still drain after the process ends
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser, same safe subset, ~10x faster
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def load_workspace(path: str | Path) -> list[Location]:
     if not path.is_file():
         raise WorkspaceError(f"workspace file not found: {path}", file=path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise WorkspaceError(f"not valid YAML (UTF-8 text): {error}", file=path) from None
     entries = document.get("load_from") if isinstance(document, dict) else None
