@@ -54,10 +54,12 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def mesh(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> MeshRun:
-    """Run the installed `mesh` command as a user would."""
+def mesh(*args: str, cwd: Path, env: dict[str, str | None] | None = None, timeout: int = 600) -> MeshRun:
+    """Run the installed `mesh` command as a user would; ``env`` adds variables, or unsets those given ``None``."""
+    merged = {**os.environ, **(env or {})}
     done = subprocess.run(
-        [MESH, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        [MESH, *args], cwd=cwd, env={name: value for name, value in merged.items() if value is not None},
+        capture_output=True, text=True, timeout=timeout,
     )
     return MeshRun(done.returncode, done.stdout, done.stderr)
 

@@ -79,9 +79,10 @@ def test_two_locations_in_one_stage_run_side_by_side_on_a_fresh_instance(dagster
         assert [run.status for run in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS] * 2
 
 
-def test_env_selects_the_store_namespace(dagster_home: Path, mesh_home: Path):
-    result = mesh("run", "--select", "artists.roster", "--env", "kitchen", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
+def test_env_selects_the_store_namespace_and_a_run_without_dagster_home_says_where_its_runs_went(mesh_home: Path):
+    result = mesh("run", "--select", "artists.roster", "--env", "kitchen", cwd=REPO, env={"DAGSTER_HOME": None})
     assert result.code == 0, result.stderr
+    assert "DAGSTER_HOME is not set, so these runs went to a temporary Dagster instance" in result.stderr
     assert PortStore(mesh_home, "kitchen").current("artists.roster", 1).rows == 30
     assert PortStore(mesh_home, "dev").majors("artists.roster") == []
 

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 problems found, 2 usage or load error.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -82,8 +83,6 @@ def _stale_registry(mesh: Mesh) -> list:
 
 def _instance_statuses(mesh: Mesh, now) -> list | None:
     """Every product's status from the Dagster instance at DAGSTER_HOME, or None when it is not set."""
-    import os
-
     if not os.environ.get("DAGSTER_HOME"):
         return None
     from mesh_core.dagster_instance import open_instance
@@ -316,6 +315,10 @@ def run(workspace: Path, selection: tuple[str, ...], env: str | None, fmt: str) 
         click.echo(render.as_json({"ports": [r.to_dict() for r in runs], "ok": all(r.status == "published" for r in runs)}))
     else:
         click.echo(journey_table(runs))
+    if not os.environ.get("DAGSTER_HOME"):
+        click.echo("note: DAGSTER_HOME is not set, so these runs went to a temporary Dagster instance, now gone: "
+                   "the store keeps what they published, but `mesh status` and the Dagster UI will not show them. "
+                   "Set DAGSTER_HOME to keep them.", err=True)
     sys.exit(0 if all(r.status == "published" for r in runs) else 1)
 
 

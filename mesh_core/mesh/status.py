@@ -77,7 +77,7 @@ def _status(port_id: str, port: dict[str, Any], latest: dict[str, Any], instance
     event = latest.get(port_id)
     if event is None:
         status.freshness = "fail" if status.sla_s else "n/a"
-        status.stale.append("never published")
+        status.stale.append("no materialization in this Dagster instance")
         return status
     materialization = event.asset_materialization
     published = datetime.fromtimestamp(event.timestamp, tz=timezone.utc)
