@@ -244,3 +244,30 @@ def test_running_dbt_asks_no_dbt_version_subprocess(tmp_path: Path, monkeypatch:
     assert invocation.wait().is_successful()
     assert asked == []
     assert (tmp_path / "target" / "manifest.json").exists()
+
+
+def test_a_dbt_database_held_by_another_build_is_a_clear_error(store: PortStore, tmp_path: Path):
+    """Two builds of one dbt domain in one env (two `mesh run`s) meet at its DuckDB file: one line, not tracebacks."""
+    import sys
+
+    from mesh_core import MeshError
+    from mesh_core.access import ReadPolicy
+    from mesh_core.dbt.sources import pin_sources
+
+    store.publish("podcasts.plays", pd.DataFrame({"play_id": [1]}), version="1.0.0",
+                  policy=ReadPolicy("podcasts", "public"))
+    database = tmp_path / "artists.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(database)!r}); print('held', flush=True); "
+                               "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(MeshError, match="in use by another build of artists in env 'dev'") as held:
+            pin_sources(store.as_reader("artists"), database, {"plays": InputPort("podcasts.plays", version="1")},
+                        "artists")
+        assert held.value.file == str(database)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)

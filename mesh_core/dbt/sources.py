@@ -70,7 +70,7 @@ def pin_sources(
                                 file=error.file) from error
             snapshot = store.verified(snapshot)
         relations[table] = (snapshot, masked)
-    with duckdb.connect(str(database)) as connection:
+    with _open(database, domain, store.env) as connection:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{SOURCE_SCHEMA}"')
         for table, (snapshot, masked) in relations.items():
             name = f'"{SOURCE_SCHEMA}"."{table}"'
@@ -81,3 +81,21 @@ def pin_sources(
                 frame = store.admitted_frame(snapshot, masked)  # noqa: F841 - DuckDB reads the local variable by name
                 connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
     return inputs_read
+
+
+def _open(database: Path, domain: str, env: str) -> duckdb.DuckDBPyConnection:
+    """The dbt domain's DuckDB database, opened for writing.
+
+    Raises:
+        MeshError: another process holds it: another build of the domain in the same env.
+    """
+    try:
+        return duckdb.connect(str(database))
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        raise MeshError(
+            f"the dbt database is in use by another build of {domain} in env '{env}' (another `mesh run`, or "
+            "`dagster dev` materializing it); wait for it to finish, or run in another env (--env)",
+            domain=domain, file=database,
+        ) from None
