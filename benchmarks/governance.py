@@ -68,7 +68,7 @@ def read_section(quick: bool) -> tuple[str, float]:
             uncleared, cleared = store.as_reader("uncleared"), store.as_reader("cleared")
             keyless = PortStore(Path(folder), "bench").as_reader("uncleared")  # reads the masked copy, no key
             # A store holding another key masks at read: the path of a snapshot without a masked copy.
-            at_read = PortStore(Path(folder), "bench", pii_key="another-key").as_reader("uncleared")
+            at_read = PortStore(Path(folder), "bench", pii_key="another-masking-key").as_reader("uncleared")
             unverified = PortStore(Path(folder), "bench", verify=False).as_reader("uncleared")
             masked, snapshot = keyless.read(PORT, 1)
             assert snapshot.masked == ("email",) and masked["email"].str.len().eq(64).all()

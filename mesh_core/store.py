@@ -381,9 +381,10 @@ class PortStore:
                 self.masking_key(snapshot.port_id)
             except MeshError as error:
                 raise MeshError(
-                    f"snapshot {snapshot.snapshot_id} of {snapshot.port_id} v{snapshot.major} has no masked copy (it "
-                    "was published before masked copies, or without MESH_PII_KEY), so its PII would be masked at "
-                    f"read: {error}. Or have its producer republish it, or run `mesh store migrate`, with "
+                    f"snapshot {snapshot.snapshot_id} of {snapshot.port_id} v{snapshot.major} would be masked at "
+                    "read" + (", as this store's MESH_PII_KEY is not the key of its masked copy" if snapshot.masked_files
+                              else " (it has no masked copy: published before masked copies, or without MESH_PII_KEY)")
+                    + f": {error}. Or have its producer republish it, or run `mesh store migrate`, with "
                     "MESH_PII_KEY set", domain=self.reader, port=snapshot.port_id, file=snapshot.path,
                 ) from error
         self._audit(snapshot, "read", decision)

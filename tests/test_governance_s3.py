@@ -40,7 +40,7 @@ def test_reads_are_checked_masked_and_audited_one_object_per_record_on_s3(s3_hom
 
 
 def test_an_uncleared_reader_reads_the_masked_copy_on_s3_without_a_key(s3_home, s3_endpoint, monkeypatch):
-    monkeypatch.setenv("MESH_PII_KEY", "s3-test-key")
+    monkeypatch.setenv("MESH_PII_KEY", "s3-test-masking-key")
     snapshot = PortStore.from_env().publish("users.profiles", PROFILES, version="1.0.0", policy=POLICY)
     monkeypatch.delenv("MESH_PII_KEY")
     masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
