@@ -21,14 +21,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import click
-import dagster as dg
+from mesh_core import loading_gc
 
-from mesh_core.code_target import CodeTarget, target_options
-from mesh_core.dagster_instance import open_instance
-from mesh_core.errors import MeshError
-from mesh_core.manifest import load_location
-from mesh_core.step_errors import describe_step_failure
+if __name__ == "__main__":
+    loading_gc.pause()  # until the definitions are loaded
+
+import click  # noqa: E402
+import dagster as dg  # noqa: E402
+
+from mesh_core.code_target import CodeTarget, target_options  # noqa: E402
+from mesh_core.dagster_instance import open_instance  # noqa: E402
+from mesh_core.errors import MeshError  # noqa: E402
+from mesh_core.manifest import load_location  # noqa: E402
+from mesh_core.step_errors import describe_step_failure  # noqa: E402
 
 
 def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
@@ -135,6 +140,7 @@ def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path
     defs = load_location(target)
     if defs is None:
         sys.exit(2)
+    loading_gc.freeze_loaded()
     if select is None:
         select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
         if not select:
