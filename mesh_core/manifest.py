@@ -13,13 +13,18 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import click
-import dagster as dg
+from mesh_core import loading_gc
 
-from mesh_core.code_target import CodeTarget, load_target_definitions, target_options
-from mesh_core.domain import DOMAIN_METADATA
-from mesh_core.manifest_format import MANIFEST_VERSION
-from mesh_core.semver import semver_major
+if __name__ == "__main__":
+    loading_gc.pause()  # until the definitions are loaded
+
+import click  # noqa: E402
+import dagster as dg  # noqa: E402
+
+from mesh_core.code_target import CodeTarget, load_target_definitions, target_options  # noqa: E402
+from mesh_core.domain import DOMAIN_METADATA  # noqa: E402
+from mesh_core.manifest_format import MANIFEST_VERSION  # noqa: E402
+from mesh_core.semver import semver_major  # noqa: E402
 
 
 def build_manifest(defs: dg.Definitions, location: str) -> dict[str, Any]:
@@ -136,6 +141,7 @@ def main(location: str, target: CodeTarget, out: Path) -> None:
     defs = load_location(target)
     if defs is None:
         sys.exit(2)
+    loading_gc.freeze_loaded()
     out.write_text(json.dumps(build_manifest(defs, location), indent=1, sort_keys=True))
 
 

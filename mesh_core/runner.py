@@ -17,18 +17,27 @@ from __future__ import annotations
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import click
-import dagster as dg
+from mesh_core import loading_gc
 
-from mesh_core.code_target import CodeTarget, target_options
-from mesh_core.dagster_instance import open_instance
-from mesh_core.errors import MeshError
-from mesh_core.manifest import load_location
-from mesh_core.step_errors import describe_step_failure
+if __name__ == "__main__":
+    loading_gc.pause()  # until the definitions are loaded
+
+import click  # noqa: E402
+import dagster as dg  # noqa: E402
+from filelock import FileLock  # noqa: E402
+
+from mesh_core.code_target import CodeTarget, target_options  # noqa: E402
+from mesh_core.dagster_instance import open_instance  # noqa: E402
+from mesh_core.errors import MeshError  # noqa: E402
+from mesh_core.manifest import load_location  # noqa: E402
+from mesh_core.step_errors import describe_step_failure  # noqa: E402
+
+INSTANCE_LOCK = ".mesh-instance.lock"  # in DAGSTER_HOME: held by a location process while it opens the instance
 
 
 def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
@@ -132,24 +141,39 @@ def _run_tags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON result file.")
 def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path) -> None:
     """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
-    defs = load_location(target)
-    if defs is None:
-        sys.exit(2)
-    if select is None:
-        select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
-        if not select:
-            return
-    keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
-    with ExitStack() as stack:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1, thread_name_prefix="instance") as opener:
+        opening = opener.submit(_open_run_instance, stack)  # its storage is created while the definitions load
+        defs = load_location(target)
+        if defs is None:
+            sys.exit(2)
+        loading_gc.freeze_loaded()
+        if select is None:
+            select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
+            if not select:
+                return
+        keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
         try:
-            instance = stack.enter_context(
-                open_instance() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-            )
+            instance = opening.result()
         except MeshError as error:
             print(error, file=sys.stderr)
             sys.exit(2)
         outcome = run_ports(defs, keys, instance, tags)
     out.write_text(json.dumps(outcome, indent=1))
+
+
+def _open_run_instance(stack: ExitStack) -> dg.DagsterInstance:
+    """The instance at ``DAGSTER_HOME`` (a throwaway one when it is not set), closed with ``stack``.
+
+    The location processes of one ``mesh run`` start together, and concurrent first opens of
+    a fresh SQLite instance race on its schema migrations: they open it one at a time.
+    """
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return stack.enter_context(dg.DagsterInstance.ephemeral())
+    if not Path(home).is_dir():
+        return stack.enter_context(open_instance())  # which says clearly what is wrong
+    with FileLock(Path(home) / INSTANCE_LOCK):
+        return stack.enter_context(open_instance())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
@@ -85,6 +89,30 @@ def test_dbt_ports_carry_column_lineage_back_through_models_and_inputs(published
     assert payouts["amount_usd"] == {("artists/int_royalties", "amount_usd")}
     assert payouts["seconds_played"] == {("artists/int_royalties", "seconds_played")}
     assert lineage("artists/roster")["name"] == {("artists/onboarding", "name")}
+
+
+def test_dbt_starts_before_the_adapter_that_reads_its_column_metadata_is_made(
+    published_mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # dagster-dbt makes its in-process dbt adapter (parsing dbt's macros: seconds of CPU) before
+    # it starts dbt; mesh_core makes it while dbt runs, and still reads the column lineage with it.
+    import dagster_dbt.core.dbt_cli_invocation as invocation_module
+    from dagster_dbt import DbtCliResource
+
+    order: list[str] = []
+    popen, make = subprocess.Popen, DbtCliResource._initialize_dbt_core_adapter
+    monkeypatch.setattr(invocation_module.subprocess, "Popen",
+                        lambda *a, **k: order.append("dbt started") or popen(*a, **k))
+    monkeypatch.setattr(DbtCliResource, "_initialize_dbt_core_adapter",
+                        lambda self, args: order.append("adapter made") or make(self, args))
+    home = tmp_path / "mesh"
+    shutil.copytree(published_mesh.store.root.parent, home)  # the published upstream ports, copied
+    monkeypatch.setenv("MESH_HOME", str(home))
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize(location_defs("artists"), instance).success
+        lineage = latest_materialization(instance, "artists/payouts").metadata["dagster/column_lineage"]
+    assert order == ["dbt started", "adapter made"]
+    assert lineage.value.deps_by_column["amount_usd"], "the adapter read the column lineage"
 
 
 def test_restricted_port_has_pii_freshness_and_connection_snippet():

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
+from mesh_core.dbt.project import DbtCli
 from mesh_core.errors import MeshError
 from mesh_core.expectations import expectations_at_publish
 from mesh_core.metadata import how_metadata
@@ -21,7 +22,7 @@ from mesh_core.store import PortStore
 
 def build_and_publish(
     context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
+    dbt: DbtCli,
     store: PortStore,
     database: Path,
     port_specs: dict[dg.AssetKey, OutputPortSpec],
@@ -39,8 +40,12 @@ def build_and_publish(
     invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=database.parent / "target")
     # dagster-dbt fetches column metadata on DuckDB only once dbt has exited (dbt holds the
     # database until then), and waits for that by polling without sleeping, taking a core
-    # from dbt. Read dbt's events to the end here (blocking on its output), then fetch.
-    finished = list(invocation.stream())
+    # from dbt. Read dbt's events to the end here (blocking on its output), then fetch;
+    # meanwhile make the adapter that fetching needs, while dbt runs rather than before.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-events") as reader:
+        events = reader.submit(lambda: list(invocation.stream()))
+        invocation.adapter = dbt.adapter(["build"])
+        finished = events.result()
     built, failed_tests = {}, set()
     for event in DbtEventIterator(iter(finished), invocation).fetch_column_metadata():
         if isinstance(event, dg.Output):

@@ -92,7 +92,6 @@ def run_mesh(
             home=settings.home, env=environment, on_line=lambda line: on_activity(name, line),
         )
 
-    instance_ready = False  # once a location has published, its process has created the instance's storage
     with _EarlyStarts(planned, start, ahead=workers) as early:
         for number, stage in enumerate(stages, start=1):
             ready, skipped = [], []
@@ -115,9 +114,6 @@ def run_mesh(
             for run in skipped:
                 if run.location not in groups:
                     early.drop((number, run.location))
-            if len(groups) > 1 and not instance_ready:
-                _prepare_instance()
-                instance_ready = True
 
             def job(name: str) -> list[PortRun]:
                 return _run_location(early.take((number, name)), groups[name], graph, mesh_run)
@@ -126,7 +122,6 @@ def run_mesh(
                 for finished in pool.map(job, groups):
                     for run in finished:
                         on_port(run)
-                        instance_ready |= run.status == "published"
     return [runs[port_id] for stage in stages for port_id in stage]
 
 
@@ -182,18 +177,6 @@ class _EarlyStarts:
         while self.pending and len(self.waiting) < self.ahead:
             job = self.pending.pop(0)
             self.waiting[job] = self.start(job)
-
-
-def _prepare_instance() -> None:
-    """Create DAGSTER_HOME's storage before several location processes first open it at the same time.
-
-    Concurrent first opens of a fresh SQLite instance race on its schema migrations.
-    """
-    if os.environ.get("DAGSTER_HOME"):
-        from mesh_core.dagster_instance import open_instance
-
-        with open_instance():
-            pass
 
 
 def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:
