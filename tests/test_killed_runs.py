@@ -7,6 +7,7 @@ and MESH_HOME, and is stopped by the test; nothing binds beyond loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -116,3 +117,35 @@ def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_ho
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         messages = [entry.message for entry in instance.all_logs(run_id)]
     assert any("the process of location sleepy ended before its run did" in message for message in messages), messages[-3:]
+
+
+def test_ctrl_c_on_mesh_run_ends_its_location_processes_and_fails_their_runs(dagster_home, daemon_env, tmp_path):
+    """SIGINT to `mesh run` alone (a terminal sends it to the foreground group; mesh run's children have their own):
+    it ends the running location, marks its run failed, prints where each port got, and returns at once."""
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": [
+        {"python_module": {"module_name": "sleepy_domain", "working_directory": str(SLEEPY), "location_name": "sleepy"}}
+    ]}))
+    deadline = time.monotonic() + DEADLINE_S
+    run = subprocess.Popen(
+        [MESH, "run", "-w", str(workspace), "--format", "json"],
+        cwd=tmp_path, env=daemon_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, deadline, run)
+        runners = [pid for pid in _children(run.pid) if b"mesh_core.runner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(runners) == 1, runners
+        interrupted_at = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=60)
+        took = time.monotonic() - interrupted_at
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+    assert run.returncode == 1 and took < 30, (took, stdout, stderr)
+    assert "interrupted: the running location processes were ended" in stderr
+    [port] = json.loads(stdout)["ports"]
+    assert (port["status"], port["error"]) == ("failed", "interrupted (Ctrl-C): mesh run ended its location process")
+    assert not Path(f"/proc/{runners[0]}").exists() or b"zombie" in Path(f"/proc/{runners[0]}/status").read_bytes()
+    assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.FAILURE)

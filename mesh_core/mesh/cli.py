@@ -329,7 +329,7 @@ def run_with_progress(mesh: Mesh, selection: tuple[str, ...], *, env: str | None
         MeshError: the selection reaches a ``grpc_server`` location, whose code runs elsewhere.
     """
     from mesh_core.mesh.progress import PlainProgress, RichProgress
-    from mesh_core.mesh.run import resolve_selection, run_mesh
+    from mesh_core.mesh.run import MeshRunInterrupted, resolve_selection, run_mesh
 
     targets = resolve_selection(mesh.graph, selection)
     elsewhere = sorted({mesh.graph.ports[p]["location"] for p in targets} & {loc.name for loc in mesh.locations if loc.grpc})
@@ -345,6 +345,11 @@ def run_with_progress(mesh: Mesh, selection: tuple[str, ...], *, env: str | None
             mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
             on_stage=progress.stage, on_port=progress.port, on_activity=progress.activity,
         )
+    except MeshRunInterrupted as interrupted:
+        progress.close()
+        click.echo("interrupted: the running location processes were ended and their Dagster runs marked failed; "
+                   "nothing later was started", err=True)
+        return interrupted.runs
     finally:
         progress.close()
 

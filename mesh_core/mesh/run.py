@@ -16,6 +16,7 @@ from mesh_core.mesh.workspace import Location, LocationProcess
 from mesh_core.settings import MeshSettings
 
 RUN_TIMEOUT_S = 3600
+INTERRUPTED = "interrupted (Ctrl-C): mesh run ended its location process"
 
 
 @dataclass
@@ -119,10 +120,29 @@ def run_mesh(
                 return _run_location(early.take((number, name)), groups[name], graph, mesh_run)
 
             with ThreadPoolExecutor(max_workers=max(1, min(len(groups), workers))) as pool:
-                for finished in pool.map(job, groups):
-                    for run in finished:
-                        on_port(run)
+                try:
+                    for finished in pool.map(job, groups):
+                        for run in finished:
+                            on_port(run)
+                except KeyboardInterrupt:  # Ctrl-C: end every location process, so no run goes on unseen
+                    early.interrupt()
+                    interrupted = True
+                else:
+                    interrupted = False
+            if interrupted:
+                for run in runs.values():
+                    if run.status == "pending" or (run.status == "failed" and run.stage == number):
+                        run.status, run.error = ("failed" if run.stage == number else "skipped"), INTERRUPTED
+                raise MeshRunInterrupted([runs[port_id] for stage in stages for port_id in stage])
     return [runs[port_id] for stage in stages for port_id in stage]
+
+
+class MeshRunInterrupted(KeyboardInterrupt):
+    """``mesh run`` was interrupted (Ctrl-C): its location processes are ended; ``runs`` says where each port got."""
+
+    def __init__(self, runs: list[PortRun]) -> None:
+        super().__init__("interrupted")
+        self.runs = runs
 
 
 class _EarlyStarts:
@@ -139,6 +159,7 @@ class _EarlyStarts:
         self.start = start
         self.ahead = ahead
         self.waiting: dict[tuple[int, str], LocationProcess] = {}
+        self.started: list[LocationProcess] = []
         self.lock = threading.Lock()
 
     def __enter__(self) -> _EarlyStarts:
@@ -152,6 +173,7 @@ class _EarlyStarts:
             if job in self.pending:
                 self.pending.remove(job)
                 process = self.start(job)
+                self.started.append(process)
             else:
                 process = self.waiting.pop(job)
             self._top_up()
@@ -173,10 +195,19 @@ class _EarlyStarts:
         for process in leftover:
             process.stop()
 
+    def interrupt(self) -> None:
+        """End every process started, taken or waiting: the run was interrupted."""
+        with self.lock:
+            self.pending.clear()
+            started, self.waiting = list(self.started), {}
+        for process in started:
+            process.interrupt()
+
     def _top_up(self) -> None:
         while self.pending and len(self.waiting) < self.ahead:
             job = self.pending.pop(0)
             self.waiting[job] = self.start(job)
+            self.started.append(self.waiting[job])
 
 
 def _fail_abandoned_runs(mesh_run: str, location: str, reason: str) -> None:

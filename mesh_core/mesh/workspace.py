@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ class LocationProcess:
             self._process: subprocess.Popen | None = subprocess.Popen(
                 command, cwd=location.working_directory, env=environment, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                start_new_session=True,  # its own group (dbt included): a Ctrl-C reaches the caller, who ends it
             )
         except FileNotFoundError:
             self._process = None
@@ -172,6 +174,24 @@ class LocationProcess:
             self._join_readers()
         finally:
             self._folder.cleanup()
+
+    def interrupt(self, grace_s: float = 10) -> None:
+        """End the process and everything it started (dbt) now: SIGTERM to its group, SIGKILL after ``grace_s``.
+
+        A caller waiting in ``result`` then gets the process's exit as an error.
+        """
+        if self._process is None or self._process.poll() is not None:
+            return
+        for sent in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._process.pid, sent)
+            except ProcessLookupError:
+                return
+            try:
+                self._process.wait(timeout=grace_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
 
     def _read(self, stream: IO[str], keep: list[str] | None) -> None:
         for line in stream:
