@@ -138,6 +138,13 @@ def test_each_domain_appends_only_to_its_own_audit_segments(bucket_policy: dict)
             record = f"arn:aws:s3:::acme-mesh/warehouse/prod/_audit/{other}/2026-12-01/x.json"
             assert allowed(bucket_policy, principal, "s3:PutObject", record) is (other == domain)
             assert not allowed(bucket_policy, principal, "s3:DeleteObject", record)
+    # An identity policy that lets anyone write anywhere still cannot forge a domain's audit records.
+    everything = {"Sid": "IdentityPolicyOfAnAdmin", "Effect": "Allow", "Principal": {"AWS": [STRANGER, OPERATOR]},
+                  "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::acme-mesh/*"]}
+    widened = {**bucket_policy, "Statement": [*bucket_policy["Statement"], everything]}
+    for principal in (STRANGER, OPERATOR, f"{ACCOUNT}/mesh-podcasts"):
+        record = "arn:aws:s3:::acme-mesh/warehouse/prod/_audit/users/2026-12-01/x.json"
+        assert not allowed(widened, principal, "s3:PutObject", record), principal
 
 
 def test_principals_must_cover_every_domain():

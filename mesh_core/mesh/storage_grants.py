@@ -159,6 +159,8 @@ def s3_bucket_policy(
                          ["s3:PutObject", "s3:DeleteObject"], [f"{bucket_arn}/{area}*"]),
             _allow(f"{_sid(domain)}AppendsItsAudit", [principals[domain]], ["s3:PutObject"],
                    [f"{bucket_arn}/{root}/{AUDIT_FOLDER}/{domain}/*"]),
+            _deny_others(f"{_sid(domain)}AuditWrittenOnlyByIt", [principals[domain]], ["s3:PutObject"],
+                         [f"{bucket_arn}/{root}/{AUDIT_FOLDER}/{domain}/*"]),
         ]
     statements.append({  # a lifecycle rule, not any principal, expires old audit segments
         "Sid": "AuditTrailIsAppendOnly", "Effect": "Deny", "Principal": "*", "Action": ["s3:DeleteObject"],
