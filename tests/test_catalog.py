@@ -130,7 +130,7 @@ def test_catalog_into_a_file_is_a_clear_error(catalog_home: Path, tmp_path: Path
     (tmp_path / "site").write_text("not a folder")
     result = mesh("catalog", "--out", str(tmp_path / "site"), cwd=REPO, env={"DAGSTER_HOME": "", "MESH_HOME": str(catalog_home)})
     assert result.code == 2 and "Traceback" not in result.stderr
-    assert result.stderr == f"error: ({tmp_path / 'site' / 'products'}): cannot write the catalog to {tmp_path / 'site'}: Not a directory\n"
+    assert result.stderr == f"error: {tmp_path / 'site' / 'products'}: cannot write the catalog to {tmp_path / 'site'}: Not a directory\n"
     assert (tmp_path / "site").read_text() == "not a folder"
 
 

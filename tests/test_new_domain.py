@@ -147,7 +147,7 @@ def test_the_entry_follows_the_files_own_style(text: str, expected: str):
 def test_a_workspace_it_cannot_extend_safely_is_an_error_showing_the_entry(text: str):
     with pytest.raises(WorkspaceError) as error:
         with_location(text, ENTRY, file="ws/workspace.yaml")
-    assert "(ws/workspace.yaml)" in str(error.value)
+    assert "ws/workspace.yaml: " in str(error.value)
     assert "add this entry to its load_from list by hand" in str(error.value)
     assert "module_name: payments_domain.definitions" in str(error.value)
 
@@ -207,7 +207,7 @@ def test_the_project_is_appended_to_dg_toml_keeping_every_byte():
 def test_a_dg_toml_it_cannot_extend_safely_is_an_error_showing_the_project(text: str, message: str):
     with pytest.raises(WorkspaceError) as error:
         with_project(text, "domains/payments", file="ws/dg.toml")
-    assert "(ws/dg.toml)" in str(error.value) and message in str(error.value)
+    assert "ws/dg.toml: " in str(error.value) and message in str(error.value)
     if message != "not valid TOML":
         assert 'add this project by hand:\n  [[workspace.projects]]\n  path = "domains/payments"' in str(error.value)
 

@@ -253,4 +253,4 @@ def test_mesh_validate_policies_and_catalog_on_a_copy_of_the_example(tmp_path: P
     (root / "mesh_policies.py").write_text("from mesh_core.policies import policy\n\n@policy(\n")
     broken = mesh("validate", cwd=root)
     assert broken.code == 2 and "Traceback" not in broken.stderr
-    assert broken.stderr.startswith(f"error: ({root / 'mesh_policies.py'}): cannot load policies (line 3): SyntaxError")
+    assert broken.stderr.startswith(f"error: {root / 'mesh_policies.py'}: cannot load policies (line 3): SyntaxError")
