@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -91,27 +93,34 @@ def test_the_shipped_instance_fails_a_killed_run_that_nothing_watched(request, d
     assert any("maximum runtime" in message for message in messages), messages[-3:]
 
 
-def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_home, daemon_env, tmp_path):
-    """`mesh run` executes each location's run in its own subprocess: when that dies, `mesh run` fails the run."""
-    workspace = tmp_path / "workspace.yaml"
+@contextmanager
+def sleepy_mesh_run(dagster_home: Path, env: dict[str, str], folder: Path) -> Iterator[tuple[subprocess.Popen, str, int]]:
+    """`mesh run --format json` of the sleepy location, once its run has STARTED: the process, the run id and
+    the pid of its location process. The process is killed on the way out if it still runs."""
+    workspace = folder / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [
         {"python_module": {"module_name": "sleepy_domain", "working_directory": str(SLEEPY), "location_name": "sleepy"}}
     ]}))
-    deadline = time.monotonic() + DEADLINE_S
     run = subprocess.Popen(
         [MESH, "run", "-w", str(workspace), "--format", "json"],
-        cwd=tmp_path, env=daemon_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, deadline, run)
+        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, time.monotonic() + DEADLINE_S, run)
         runners = [pid for pid in _children(run.pid) if b"mesh_core.runner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(runners) == 1, runners
-        os.kill(runners[0], signal.SIGKILL)
-        stdout, stderr = run.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        yield run, run_id, runners[0]
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait(timeout=10)
+
+
+def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_home, daemon_env, tmp_path):
+    """`mesh run` executes each location's run in its own subprocess: when that dies, `mesh run` fails the run."""
+    with sleepy_mesh_run(dagster_home, daemon_env, tmp_path) as (run, run_id, runner):
+        os.kill(runner, signal.SIGKILL)
+        stdout, stderr = run.communicate(timeout=DEADLINE_S)
     assert run.returncode == 1, stdout + stderr
     assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.FAILURE)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -122,30 +131,14 @@ def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_ho
 def test_ctrl_c_on_mesh_run_ends_its_location_processes_and_fails_their_runs(dagster_home, daemon_env, tmp_path):
     """SIGINT to `mesh run` alone (a terminal sends it to the foreground group; mesh run's children have their own):
     it ends the running location, marks its run failed, prints where each port got, and returns at once."""
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump({"load_from": [
-        {"python_module": {"module_name": "sleepy_domain", "working_directory": str(SLEEPY), "location_name": "sleepy"}}
-    ]}))
-    deadline = time.monotonic() + DEADLINE_S
-    run = subprocess.Popen(
-        [MESH, "run", "-w", str(workspace), "--format", "json"],
-        cwd=tmp_path, env=daemon_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    try:
-        run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, deadline, run)
-        runners = [pid for pid in _children(run.pid) if b"mesh_core.runner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert len(runners) == 1, runners
+    with sleepy_mesh_run(dagster_home, daemon_env, tmp_path) as (run, run_id, runner):
         interrupted_at = time.monotonic()
         run.send_signal(signal.SIGINT)
         stdout, stderr = run.communicate(timeout=60)
         took = time.monotonic() - interrupted_at
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait(timeout=10)
     assert run.returncode == 1 and took < 30, (took, stdout, stderr)
     assert "interrupted: the running location processes were ended" in stderr
     [port] = json.loads(stdout)["ports"]
     assert (port["status"], port["error"]) == ("failed", "interrupted (Ctrl-C): mesh run ended its location process")
-    assert not Path(f"/proc/{runners[0]}").exists() or b"zombie" in Path(f"/proc/{runners[0]}/status").read_bytes()
+    assert not Path(f"/proc/{runner}").exists() or b"zombie" in Path(f"/proc/{runner}/status").read_bytes()
     assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.FAILURE)
