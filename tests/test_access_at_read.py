@@ -96,11 +96,12 @@ def test_a_dbt_domain_s_sources_refuse_a_port_it_is_not_listed_on(instance: dg.D
                           "played_at": pd.to_datetime(["2026-01-01"], utc=True), "seconds_played": [30],
                           "country": ["DE"]})
     store.publish("podcasts.plays", plays, version="1.0.0", policy=ReadPolicy("podcasts", "public"))
-    store.publish("users.profiles", PROFILES, version="1.0.0",
+    store.publish("users.profiles", PROFILES.assign(plan="free"), version="1.0.0",
                   policy=ReadPolicy("users", "restricted", consumers=("podcasts",), pii=("email",)))
 
     result = materialize(location_defs("artists"), instance, raise_on_error=False)
     assert not result.success
+    assert store.majors("artists.roster") == [1], "a model that reads no refused source still builds and publishes"
     messages = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
     text = " ".join(error.message + (error.cause.message if error.cause else "") for error in messages)
     assert "domain artists may not read users.profiles: its access is restricted (its consumers: podcasts)" in text

@@ -9,12 +9,14 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from mesh_core.delta import Location
 from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.ports import InputPort
 from mesh_core.store import PortStore
 
 SOURCE_SCHEMA = "mesh_inputs"
+_REFUSED_SCHEMA = "mesh_refused"  # one null row per refused source, under its view that raises
 
 
 def source_keys(
@@ -49,12 +51,16 @@ def pin_sources(
     An uncleared reader's view reads the snapshot's masked copy.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
-    inputs_read, relations = {}, {}
+    inputs_read, relations, refused = {}, {}, {}
     for table, spec in sources.items():
         masked: tuple[str, ...] = ()
         if isinstance(spec, InputPort):
             snapshot = store.current(spec.port_id, spec.major)
-            masked = store.admit(snapshot).masked  # the access check, as the store's reader; audited
+            try:
+                masked = store.admit(snapshot).masked  # the access check, as the store's reader; audited
+            except MeshError as error:  # only the models that read it fail: the others still build
+                refused[table] = (snapshot, error)
+                continue
             snapshot, masked_at_read = store.readable(snapshot, masked)  # the masked copy, if it has one
             snapshot = store.verified(snapshot)
             inputs_read[spec.port_id] = {"port_id": spec.port_id, "version": snapshot.version,
@@ -80,7 +86,34 @@ def pin_sources(
             else:  # masked at read, it is stored masked: a view over the files would need the key at every query
                 frame = store.admitted_frame(snapshot, masked)  # noqa: F841 - DuckDB reads the local variable by name
                 connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
+        for table, (snapshot, error) in refused.items():
+            _refusing_source(connection, store, snapshot, table, error)
     return inputs_read
+
+
+def _refusing_source(
+    connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Any, table: str, error: MeshError
+) -> None:
+    """A source table the reader may not read: a view with its columns that raises the refusal when queried.
+
+    A model that reads it fails with the refusal (already audited by ``admit``); the
+    domain's other models, which do not, still build and publish.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    refusal = "'" + str(error).replace("'", "''") + "'"
+    try:
+        location = Location(snapshot.path, store.location.storage_options)
+        schema = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem()).schema
+        row = pa.table({field.name: pa.nulls(1, field.type) for field in schema})  # noqa: F841 - read by name
+        select = "SELECT * FROM row"
+    except (OSError, pa.ArrowException):
+        select = "SELECT NULL AS refused"
+    connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{_REFUSED_SCHEMA}"')
+    connection.execute(f'CREATE OR REPLACE TABLE "{_REFUSED_SCHEMA}"."{table}" AS {select}')
+    connection.execute(f'CREATE OR REPLACE VIEW "{SOURCE_SCHEMA}"."{table}" AS SELECT * FROM '
+                       f'"{_REFUSED_SCHEMA}"."{table}" WHERE error({refusal}) IS NULL')
 
 
 def _open(database: Path, domain: str, env: str) -> duckdb.DuckDBPyConnection:
