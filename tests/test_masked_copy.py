@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -28,8 +29,9 @@ POLICY = ReadPolicy("users", "restricted", consumers=("podcasts", "artists"), pi
                     pii=("email", "user_id"))
 
 
-def hex_hmac(text: str) -> str:
-    return hmac.new(KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
+def mask_of(text: str) -> str:
+    """The mask of ``text``: HMAC-SHA256 under KEY, its first 16 bytes in unpadded base64url."""
+    return base64.urlsafe_b64encode(hmac.new(KEY.encode(), text.encode(), hashlib.sha256).digest()[:16]).rstrip(b"=").decode()
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def test_an_uncleared_reader_reads_the_masked_copy_without_any_key(prod: PortSto
     masked, snapshot = PortStore.from_env(reader="artists").read("users.profiles", 1)
     at_read = mask_table(pyarrow.Table.from_pandas(PROFILES), ["email", "user_id"], KEY.encode()).to_pandas()
     pd.testing.assert_frame_equal(masked, at_read)  # the values masking at read gives, dtypes kept
-    assert masked["email"][0] == hex_hmac("ann@a.org") and snapshot.masked == ("email", "user_id")
+    assert masked["email"][0] == mask_of("ann@a.org") and snapshot.masked == ("email", "user_id")
     assert snapshot.masking_key_id == key_fingerprint(KEY.encode()) and KEY not in str(snapshot)
     # Joins on masked keys across ports still hold, and the SQL views read the same copy without a key.
     plays = PortStore.from_env(reader="artists").read("users.plays", 1)[0]
@@ -73,7 +75,7 @@ def test_a_dagster_run_of_an_uncleared_consumer_reads_the_masked_copy_without_a_
 
     result = materialize(artists.definitions(), instance)
     published = prod.as_reader("artists").read("artists.contacts", 1)[0]
-    assert result.success and published["email"].tolist()[:2] == [hex_hmac("ann@a.org"), hex_hmac("bob@b.org")]
+    assert result.success and published["email"].tolist()[:2] == [mask_of("ann@a.org"), mask_of("bob@b.org")]
     event = instance.get_latest_materialization_event(dg.AssetKey(["artists", "contacts"]))
     assert event.asset_materialization.metadata["mesh/inputs"].value["users.profiles"]["masked"] == ["email", "user_id"]
 
@@ -102,7 +104,7 @@ def test_without_a_masked_copy_a_keyless_reader_is_told_what_to_run(mesh_home: P
     assert "has no masked copy" in str(refused.value) and "mesh store migrate" in str(refused.value)
     monkeypatch.setenv("MESH_PII_KEY", KEY)
     masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]  # masked at read, with the key
-    assert masked["email"][0] == hex_hmac("ann@a.org")
+    assert masked["email"][0] == mask_of("ann@a.org")
 
 
 KILLED_PUBLISHER = """
@@ -140,7 +142,7 @@ def test_a_publisher_killed_between_the_clear_and_masked_writes_leaves_the_previ
     assert len(list(table.glob("_masked/*.parquet"))) == (2 if moment == "after-masked" else 1)
     assert prod.current("users.profiles", 1) == before  # ...and never committed
     masked = PortStore.from_env(reader="artists").read("users.profiles", 1)[0]
-    assert masked["email"][0] == hex_hmac("ann@a.org")
+    assert masked["email"][0] == mask_of("ann@a.org")
     pd.testing.assert_frame_equal(PortStore.from_env(reader="podcasts").read("users.profiles", 1)[0], PROFILES)
 
 
@@ -209,7 +211,7 @@ def test_a_snapshot_without_a_read_policy_is_refused_to_others_until_mesh_store_
     monkeypatch.delenv("MESH_PII_KEY")
     masked, snapshot = PortStore(mesh_home, "dev").as_reader("artists").read("users.profiles", 1)
     assert snapshot.content_hash == content_hash and snapshot.snapshot_id == f"1-{content_hash[:16]}"
-    assert snapshot.masked_files and masked["email"][0] == hex_hmac("ann@a.org")
+    assert snapshot.masked_files and masked["email"][0] == mask_of("ann@a.org")
     pd.testing.assert_frame_equal(PortStore(mesh_home, "dev").as_reader("podcasts").read("users.profiles", 1)[0],
                                   PROFILES)
     with pytest.raises(MeshError, match="its access is restricted"):
@@ -231,7 +233,7 @@ def test_gc_removes_the_masked_copies_of_vacuumed_snapshots_and_keeps_the_curren
     }
     assert [p.name for p in folder.iterdir()] == [Path(published[-1].masked_files[0].path).name]
     masked = PortStore(mesh_home, "dev").as_reader("artists").read("users.profiles", 1)[0]
-    assert len(masked) == 4 and masked["email"][0] == hex_hmac("ann@a.org")
+    assert len(masked) == 4 and masked["email"][0] == mask_of("ann@a.org")
 
 
 def test_a_kitchen_reads_its_parent_s_masked_copy_without_a_key(prod: PortStore, mesh_home: Path):
@@ -241,7 +243,7 @@ def test_a_kitchen_reads_its_parent_s_masked_copy_without_a_key(prod: PortStore,
     write_kitchen_record(kitchen.location, "try-it", "prod")
     masked, snapshot = kitchen.as_reader("artists").read("users.profiles", 1)
     assert snapshot.path == prod.current("users.profiles", 1).path  # the parent's table, not copied
-    assert masked["email"][0] == hex_hmac("ann@a.org")
+    assert masked["email"][0] == mask_of("ann@a.org")
     with connect(kitchen.as_reader("artists")) as sql:
         assert sql.sql('SELECT email FROM "parent"."users"."profiles"').df()["email"].tolist() == masked["email"].tolist()
     # The kitchen's own publish masks as its chain's root: its copy's values equal the parent's.
@@ -264,4 +266,4 @@ def test_a_dbt_domain_s_source_is_a_view_over_the_masked_copy_without_a_key(prod
         [(definition,)] = connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'profiles'").fetchall()
         emails = connection.sql(f'SELECT email FROM "{SOURCE_SCHEMA}"."profiles"').df()["email"].tolist()
     assert "/_masked/masked-" in definition and "ann@a.org" not in definition
-    assert emails[:2] == [hex_hmac("ann@a.org"), hex_hmac("bob@b.org")]
+    assert emails[:2] == [mask_of("ann@a.org"), mask_of("bob@b.org")]
