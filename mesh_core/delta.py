@@ -39,7 +39,6 @@ CHECKPOINT_INTERVAL = 10
 # for a column of nearly unique values (keys, timestamps, measures) costs time and bytes.
 _DICTIONARY_SAMPLE = 65_536
 _DICTIONARY_MAX_SHARE = 10
-_UNLIMITED_DICTIONARY = 1 << 30  # parquet falls back to plain pages past its 1 MB default
 _TABLE_CONFIGURATION = {
     "delta.enableExpiredLogCleanup": "false",
     "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
@@ -128,14 +127,11 @@ def load(location: Location, version: int | None = None) -> DeltaTable | None:
         return None
 
 
-def write_file(
-    location: Location, table: pa.Table, folder: str | None = None, stem: str = "part", dictionary: list[str] | None = None
-) -> DataFile:
+def write_file(location: Location, table: pa.Table, folder: str | None = None, stem: str = "part") -> DataFile:
     """Write ``table`` as a new parquet file in the table's folder, hashing its bytes as they are written.
 
     ``folder`` (a sub-folder of the table, e.g. ``_masked``) and ``stem`` (the file name's start)
     place a file Delta does not serve: a folder starting with ``_`` is hidden from Delta and its vacuum.
-    ``dictionary`` names more columns to dictionary-encode, with no limit on the dictionary's size.
     """
     if location.is_local:
         pafs.LocalFileSystem().create_dir(f"{location.uri}/{folder}" if folder else location.uri, recursive=True)
@@ -143,10 +139,7 @@ def write_file(
     name = (f"{folder}/" if folder else "") + f"{stem}-{uuid.uuid4().hex}.parquet"
     with filesystem.open_output_stream(name) as raw:
         sink = _HashingSink(raw)
-        chosen = dictionary_columns(table)
-        chosen += [name for name in dictionary or () if name not in chosen]
-        extra = {"dictionary_pagesize_limit": _UNLIMITED_DICTIONARY} if dictionary else {}
-        pq.write_table(table, sink, use_dictionary=chosen, **extra)
+        pq.write_table(table, sink, use_dictionary=dictionary_columns(table))
         size = sink.size
     return DataFile(name, sink.digest.hexdigest(), size, table.num_rows)
 
