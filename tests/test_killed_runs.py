@@ -104,6 +104,9 @@ def sleepy_mesh_run(dagster_home: Path, env: dict[str, str], folder: Path) -> It
     run = subprocess.Popen(
         [MESH, "run", "-w", str(workspace), "--format", "json"],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # As a terminal runs it: a shell without job control (CI's background steps) starts its jobs with SIGINT
+        # ignored, and Python then installs no Ctrl-C handler at all.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         run_id = _wait_for_status(dagster_home, dg.DagsterRunStatus.STARTED, time.monotonic() + DEADLINE_S, run)
