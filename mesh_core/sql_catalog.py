@@ -22,6 +22,7 @@ from mesh_core.store import PortStore, Snapshot, folders
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
     import pyarrow.dataset as pyarrow_dataset
 
 logger = logging.getLogger(__name__)
@@ -100,18 +101,28 @@ def _refusing(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot:
     column, aggregating, counting) raises the refusal itself, not a binder error. Without
     a readable schema (no snapshot, or a file it cannot open) its one column is ``refused``.
     """
+    row = null_row(store, snapshot) if snapshot is not None else None
+    if row is None:
+        return f"SELECT refused FROM (SELECT NULL AS refused) WHERE {raising(error)}"
+    name = _relation_name("_mesh_refused", snapshot)
+    connection.register(name, row)
+    return f'SELECT * FROM "{name}" WHERE {raising(error)}'
+
+
+def null_row(store: PortStore, snapshot: Snapshot) -> pa.Table | None:
+    """One row of nulls with ``snapshot``'s columns and types, what a refusing view stands on; None if unreadable."""
     import pyarrow as pa
 
-    raising = f"error({_literal(str(error))}) IS NULL"
     try:
-        schema = _dataset(store, snapshot).schema if snapshot is not None else None
+        schema = _dataset(store, snapshot).schema
     except (OSError, pa.ArrowException):
-        schema = None
-    if schema is None:
-        return f"SELECT refused FROM (SELECT NULL AS refused) WHERE {raising}"
-    name = _relation_name("_mesh_refused", snapshot)
-    connection.register(name, pa.table({field.name: pa.nulls(1, field.type) for field in schema}))
-    return f'SELECT * FROM "{name}" WHERE {raising}'
+        return None
+    return pa.table({field.name: pa.nulls(1, field.type) for field in schema})
+
+
+def raising(error: MeshError) -> str:
+    """A SQL filter that raises ``error`` on the first row it is evaluated for."""
+    return f"error({_literal(str(error))}) IS NULL"
 
 
 def _source(connection: duckdb.DuckDBPyConnection, store: PortStore, snapshot: Snapshot) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from mesh_core.delta import Location
 from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.ports import InputPort
@@ -99,21 +98,14 @@ def _refusing_source(
     A model that reads it fails with the refusal (already audited by ``admit``); the
     domain's other models, which do not, still build and publish.
     """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
+    from mesh_core.sql_catalog import null_row, raising
 
-    refusal = "'" + str(error).replace("'", "''") + "'"
-    try:
-        location = Location(snapshot.path, store.location.storage_options)
-        schema = ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem()).schema
-        row = pa.table({field.name: pa.nulls(1, field.type) for field in schema})  # noqa: F841 - read by name
-        select = "SELECT * FROM row"
-    except (OSError, pa.ArrowException):
-        select = "SELECT NULL AS refused"
+    row = null_row(store, snapshot)  # noqa: F841 - DuckDB reads the local variable by name
+    select = "SELECT * FROM row" if row is not None else "SELECT NULL AS refused"
     connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{_REFUSED_SCHEMA}"')
     connection.execute(f'CREATE OR REPLACE TABLE "{_REFUSED_SCHEMA}"."{table}" AS {select}')
     connection.execute(f'CREATE OR REPLACE VIEW "{SOURCE_SCHEMA}"."{table}" AS SELECT * FROM '
-                       f'"{_REFUSED_SCHEMA}"."{table}" WHERE error({refusal}) IS NULL')
+                       f'"{_REFUSED_SCHEMA}"."{table}" WHERE {raising(error)}')
 
 
 def _open(database: Path, domain: str, env: str) -> duckdb.DuckDBPyConnection:
