@@ -31,6 +31,7 @@ import click  # noqa: E402
 import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
+from mesh_core import warm_ups  # noqa: E402
 from mesh_core.code_target import CodeTarget, target_options  # noqa: E402
 from mesh_core.dagster_instance import open_instance  # noqa: E402
 from mesh_core.errors import MeshError  # noqa: E402
@@ -143,11 +144,14 @@ def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path
     """Run the selected ports and write the outcome to --out; exit 2 if the location cannot load."""
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=1, thread_name_prefix="instance") as opener:
         opening = opener.submit(_open_run_instance, stack)  # its storage is created while the definitions load
+        if select is None:
+            warm_ups.expect()  # it will wait for its stage: what the stage needs can start early
         defs = load_location(target)
         if defs is None:
             sys.exit(2)
         loading_gc.freeze_loaded()
         if select is None:
+            warm_ups.start_all(defs)  # e.g. dbt imports and parses while the earlier stages run
             select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
             if not select:
                 return

@@ -11,8 +11,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtProject
 
+from mesh_core import warm_ups
 from mesh_core.access import Clearance
 from mesh_core.contracts import Access, Strictness
+from mesh_core.dbt.project import database_file as dbt_database_file
 from mesh_core.dbt.project import dbt_cli, write_profile
 from mesh_core.dbt.publish import build_and_publish
 from mesh_core.dbt.sources import pin_sources, source_keys
@@ -27,6 +29,7 @@ from mesh_core.dbt.specs import (
     upstream_sources,
     with_mesh_attributes,
 )
+from mesh_core.dbt.warm import WarmDbt
 from mesh_core.domain import Domain, check_mapping
 from mesh_core.errors import DefinitionError
 from mesh_core.io import STORE_KEY
@@ -143,13 +146,14 @@ def dbt_ports(
     )
     def dbt_models(context):  # Dagster rejects a string-annotated context
         store = getattr(context.resources, STORE_KEY).store(domain.name, context.run.run_id)
-        database_file = store.root / "dbt" / domain.name / f"{database}.duckdb"
+        database_file = dbt_database_file(store, domain.name, database)
         # Pin only what the selected models read: other inputs may not be published yet.
         needed = set().union(*(tables_read.get(key, set()) for key in context.selected_asset_keys))
         inputs_read = pin_sources(store, database_file, {table: sources[table] for table in sorted(needed)}, domain.name)
         dbt = dbt_cli(project, write_profile(store, database_file, project))
         yield from build_and_publish(context, dbt, store, database_file, port_specs, relations, inputs_read)
 
+    warm_ups.register(WarmDbt(project, domain.name, database))
     domain.add_assets(
         dbt_models,
         names=[spec.key.path[-1] for spec in specs if spec.key.path[0] == domain.name],

@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from dagster._utils.env import using_dagster_dev
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
+from mesh_core import dbt_warm
 from mesh_core.store import PortStore
 
 if TYPE_CHECKING:
@@ -53,10 +56,15 @@ def dbt_cli(project: DbtProject, profiles_dir: Path | None = None) -> DbtCli:
 
     dagster-dbt looks for ``dbt`` on PATH only, which misses it when the location's virtual
     environment is not activated (``.venv/bin/python``, a workspace ``executable_path``).
+    With a profile (a run's command), in a process that started a warm dbt, the command
+    goes to that dbt through its client ``mesh-dbt`` (``mesh_core.dbt_warm``).
     """
     beside = Path(sys.executable).with_name("dbt")
     profiles = str(profiles_dir) if profiles_dir else None
     if beside.exists() and DBT_PYTHON_VERSION is not None:
+        warm = Path(sys.executable).with_name(dbt_warm.CLIENT)
+        if profiles_dir is not None and os.environ.get(dbt_warm.SOCKET_ENV) and warm.exists():
+            beside = warm  # hands the command to the dbt started early (mesh_core.dbt.warm), else runs dbt
         return _DbtBesideInterpreter(project_dir=project, dbt_executable=str(beside), profiles_dir=profiles)
     return DbtCli(project_dir=project, dbt_executable="dbt", profiles_dir=profiles)
 
@@ -77,7 +85,17 @@ class DbtCli(DbtCliResource):
         """dagster-dbt's adapter for the command ``args``, or ``None`` (with a warning) if it cannot be made.
 
         dagster-dbt makes it in ``cli`` the same way, and runs without one when it fails.
+        One made ahead for the same project, profile and command (``make_adapter_early``) is used once.
         """
+        early = _early_adapters.pop(self._adapter_key(args), None)
+        if early is not None:
+            return early.result()
+        return self._make_adapter(args)
+
+    def _adapter_key(self, args: Sequence[str]) -> tuple[str, str | None, tuple[str, ...]]:
+        return str(Path(self.project_dir).resolve()), self.profiles_dir, tuple(args)
+
+    def _make_adapter(self, args: Sequence[str]) -> BaseAdapter | None:
         if self._cli_version.major >= 2:
             return None  # the fusion engine: dagster-dbt makes no adapter either
         try:
@@ -86,6 +104,26 @@ class DbtCli(DbtCliResource):
             logger.warning("An error was encountered when creating a handle to the dbt adapter in Dagster.",
                            exc_info=True)
             return None
+
+
+_early_adapters: dict[tuple[str, str | None, tuple[str, ...]], Future] = {}
+
+
+def make_adapter_early(dbt: DbtCli, args: Sequence[str]) -> None:
+    """Start making ``dbt``'s adapter for ``args`` in a thread; the next ``dbt.adapter(args)`` takes it.
+
+    A ``mesh run`` location process does this while it waits for its stage (``mesh_core.dbt.warm``).
+    """
+    made: Future = Future()
+
+    def make() -> None:
+        try:
+            made.set_result(dbt._make_adapter(args))  # it logs its own failure and gives None
+        except BaseException as error:  # noqa: BLE001 - handed to the caller of adapter()
+            made.set_exception(error)
+
+    _early_adapters[dbt._adapter_key(args)] = made
+    threading.Thread(target=make, name="dbt-adapter", daemon=True).start()
 
 
 class _DbtBesideInterpreter(DbtCli):
@@ -100,11 +138,31 @@ class _DbtBesideInterpreter(DbtCli):
         return DBT_PYTHON_VERSION
 
 
+def database_file(store: PortStore, domain: str, database: str) -> Path:
+    """The environment's DuckDB file of a dbt domain, named as the prepared manifest's database."""
+    return store.root / "dbt" / domain / f"{database}.duckdb"
+
+
+def target_folder(database: Path) -> Path:
+    """dbt's target folder for runs into ``database``: one per environment keeps dbt's partial parse across runs.
+
+    The run-time profile differs from the one the project was prepared with, so the
+    project's own partial-parse state does not apply.
+    """
+    return database.parent / "target"
+
+
 def write_profile(store: PortStore, database: Path, project: DbtProject) -> Path:
-    """A profile named as the project's, building into this environment's DuckDB file."""
+    """A profile named as the project's, building into this environment's DuckDB file.
+
+    It is replaced in one rename: a dbt that reads it at the same time (the warm dbt's
+    parse, ``mesh_core.dbt.warm``) never sees it half written.
+    """
     profile = yaml.safe_load((Path(project.project_dir) / "dbt_project.yml").read_text())["profile"]
     folder = store.root / "dbt" / "profiles" / profile
     folder.mkdir(parents=True, exist_ok=True)
     output = {"type": "duckdb", "path": str(database), "threads": 1, "settings": {"TimeZone": "UTC"}}
-    (folder / "profiles.yml").write_text(yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}}))
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".profiles-", suffix=".yml", delete=False) as file:
+        file.write(yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}}))
+    os.replace(file.name, folder / "profiles.yml")
     return folder

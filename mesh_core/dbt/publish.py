@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
-from mesh_core.dbt.project import DbtCli
+from mesh_core.dbt.project import DbtCli, target_folder
 from mesh_core.errors import MeshError
 from mesh_core.expectations import expectations_at_publish
 from mesh_core.metadata import how_metadata
@@ -35,9 +35,7 @@ def build_and_publish(
     it still are. The step then fails with a ``dagster.Failure`` naming every port that
     was not published, and the dbt build's error if it failed.
     """
-    # One target folder per environment keeps dbt's partial parse across runs: the run-time
-    # profile differs from the one the project was prepared with, so the project's own is stale.
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=database.parent / "target")
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target_folder(database))
     # dagster-dbt fetches column metadata on DuckDB only once dbt has exited (dbt holds the
     # database until then), and waits for that by polling without sleeping, taking a core
     # from dbt. Read dbt's events to the end here (blocking on its output), then fetch;
