@@ -10,7 +10,7 @@ import marshal
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandera.pandas as pa
@@ -19,7 +19,9 @@ from mesh_core.contracts import Contract
 from mesh_core.schema_doc import is_pii
 from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import view_name
-from mesh_core.store import Snapshot
+
+if TYPE_CHECKING:
+    from mesh_core.store import Snapshot
 
 
 def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
