@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import mesh_core
 
 
@@ -18,11 +20,12 @@ def test_the_mesh_command_imports_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
-def test_a_location_builds_its_definitions_without_the_store_libraries(tmp_path):
+@pytest.mark.parametrize("location", ["users_domain.definitions", "artists_domain.definitions"])
+def test_a_location_builds_its_definitions_without_the_store_libraries(location, tmp_path):
     # pandas itself imports pyarrow's core and compute; the store's Delta tables, parquet files,
-    # filesystems and SQL are only needed by a run that reads or publishes.
+    # filesystems and SQL (DuckDB, also dbt's) are only needed by a run that reads or publishes.
     probe = (
-        "import sys, dagster as dg, users_domain.definitions as location;"
+        f"import sys, dagster as dg, {location} as location;"
         "dg.Definitions.validate_loadable(location.defs);"
         "print(sorted(m for m in ('deltalake', 'duckdb', 'pyarrow.parquet', 'pyarrow.fs', 'mesh_core.store')"
         " if m in sys.modules))"

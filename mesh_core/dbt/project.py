@@ -15,13 +15,13 @@ from dagster._utils.env import using_dagster_dev
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
-from mesh_core.store import PortStore
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dbt.adapters.base import BaseAdapter
     from packaging.version import Version
+
+    from mesh_core.store import PortStore
 
 logger = logging.getLogger(__name__)
 
