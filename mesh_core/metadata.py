@@ -45,17 +45,22 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
 
 
 def port_definition_metadata(port_id: str, contract: Contract) -> dict[str, Any]:
-    """What a port is and where to find it: attached to the asset definition."""
+    """What a port is and where to find it: attached to the asset definition.
+
+    The PII columns are always stated (none is an answer); the restricted port's consumers
+    and the domains cleared for PII are left out when there are none, as every entry is
+    carried, for each port, in the repository snapshot a code server sends.
+    """
     domain, port = port_id.split(".")
+    grants = {"mesh/consumers": list(contract.consumers), "mesh/pii_cleared": list(contract.pii_cleared)}
     return {
         "dagster/column_schema": column_schema(contract.schema),
         "dagster/table_name": view_name(domain, port).replace('"', ""),
         "mesh/port_id": port_id,
         "mesh/contract_version": contract.version,
         "mesh/access": contract.access,
-        "mesh/consumers": list(contract.consumers),
         "mesh/pii_columns": list(contract.pii_columns),
-        "mesh/pii_cleared": list(contract.pii_cleared),
+        **{key: value for key, value in grants.items() if value},
     }
 
 
