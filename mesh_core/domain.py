@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from mesh_core import loading_gc
 from mesh_core.access import Clearance
 from mesh_core.contracts import Access, Contract, Strictness
 from mesh_core.errors import DefinitionError
@@ -70,6 +71,7 @@ class Domain:
         self._assets: dict[str, dg.AssetsDefinition] = {}
         self._ports: dict[str, OutputPortSpec] = {}
         self._foreign_keys: set[dg.AssetKey] = set()
+        loading_gc.freeze_once("imports")  # Dagster, pandas and the location's libraries live as long as it does
 
     @property
     def ports(self) -> list[OutputPortSpec]:
@@ -303,6 +305,7 @@ class Domain:
             **extra,
         )
         remember_definitions(self.name, defs)  # each publish registers the domain's manifest from them
+        loading_gc.freeze_once("definitions")  # the ports' assets, kept by the code server while it serves them
         return defs
 
     def _foreign_port_specs(self) -> list[dg.AssetSpec]:

@@ -15,7 +15,7 @@ fails the ``consumer_expectations`` check, naming the consumer. Only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandera.pandas as pa
@@ -23,7 +23,9 @@ import pandera.pandas as pa
 from mesh_core.registry import REGISTRY_DIR, Registry, RegistryEntry, RegistryError, check_owner
 from mesh_core.schema_doc import schema_from_document
 from mesh_core.settings import MeshSettings
-from mesh_core.store import PortStore
+
+if TYPE_CHECKING:
+    from mesh_core.store import PortStore
 
 _DEFINITIONS: dict[str, list[dg.Definitions]] = {}
 _KEPT = 8  # Definitions kept per domain name (a test process builds many)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 import pandas as pd
 
 from mesh_core.errors import MeshError
 from mesh_core.settings import MeshSettings
-from mesh_core.store import PortStore
+
+if TYPE_CHECKING:
+    from mesh_core.store import PortStore
 
 IO_MANAGER_KEY = "mesh_io_manager"
 STORE_KEY = "mesh_store"
@@ -34,6 +38,8 @@ class MeshStore(dg.ConfigurableResource):
 
     def store(self, reader: str | None = None, run_id: str | None = None) -> PortStore:
         """The configured ``PortStore``, read as domain ``reader``; other options come from the environment."""
+        from mesh_core.store import PortStore  # pyarrow and deltalake: only a run needs them
+
         settings = MeshSettings.from_env()
         return PortStore(
             self.home if self.home is not None else settings.store_uri,

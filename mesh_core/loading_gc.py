@@ -7,6 +7,11 @@ more as the interpreter exits (a second on the example mesh, measured with py-sp
 by every ``mesh run`` stage on its way to the next). So the process loads with the
 collector off, then freezes what it loaded (``gc.freeze``) and turns the collector back
 on: the objects made afterwards are collected as usual.
+
+A code server (``dagster dev``, ``dagster api grpc``) loads a location without either:
+there ``Domain`` freezes what was imported when the domain is declared, and what its
+definitions built when they are made (``freeze_once``), so the collections that run
+while the ports are declared and the repository snapshot is built scan only what is new.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import gc
 
 _paused = False
+_frozen: set[str] = set()
 
 
 def pause() -> None:
@@ -30,3 +36,14 @@ def freeze_loaded() -> None:
         gc.freeze()
         gc.enable()
         _paused = False
+
+
+def freeze_once(stage: str) -> None:
+    """Move everything the process holds now out of the collector's sight, the first time ``stage`` is reached.
+
+    Once per stage and process: what is frozen is never collected, so a process that
+    declares many domains (a test session) freezes its garbage of the moment only once.
+    """
+    if stage not in _frozen:
+        _frozen.add(stage)
+        gc.freeze()

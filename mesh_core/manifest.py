@@ -70,7 +70,7 @@ def _port(node: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "id": _value(metadata["mesh/port_id"]),
         "version": _value(metadata["mesh/contract_version"]),
         "access": _value(metadata["mesh/access"]),
-        "consumers": _value(metadata["mesh/consumers"]),
+        "consumers": _value(metadata.get("mesh/consumers")) or [],
         "pii_cleared": _value(metadata.get("mesh/pii_cleared")) or [],
         "contract": _value(metadata["mesh/contract"]),
         "previous_majors": _value(metadata.get("mesh/previous_majors")) or [],

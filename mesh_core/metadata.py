@@ -10,7 +10,7 @@ import marshal
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandera.pandas as pa
@@ -19,7 +19,9 @@ from mesh_core.contracts import Contract
 from mesh_core.schema_doc import is_pii
 from mesh_core.settings import MeshSettings
 from mesh_core.sql_catalog import view_name
-from mesh_core.store import Snapshot
+
+if TYPE_CHECKING:
+    from mesh_core.store import Snapshot
 
 
 def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
@@ -43,17 +45,22 @@ def column_schema(schema: pa.DataFrameSchema) -> dg.TableSchema:
 
 
 def port_definition_metadata(port_id: str, contract: Contract) -> dict[str, Any]:
-    """What a port is and where to find it: attached to the asset definition."""
+    """What a port is and where to find it: attached to the asset definition.
+
+    The PII columns are always stated (none is an answer); the restricted port's consumers
+    and the domains cleared for PII are left out when there are none, as every entry is
+    carried, for each port, in the repository snapshot a code server sends.
+    """
     domain, port = port_id.split(".")
+    grants = {"mesh/consumers": list(contract.consumers), "mesh/pii_cleared": list(contract.pii_cleared)}
     return {
         "dagster/column_schema": column_schema(contract.schema),
         "dagster/table_name": view_name(domain, port).replace('"', ""),
         "mesh/port_id": port_id,
         "mesh/contract_version": contract.version,
         "mesh/access": contract.access,
-        "mesh/consumers": list(contract.consumers),
         "mesh/pii_columns": list(contract.pii_columns),
-        "mesh/pii_cleared": list(contract.pii_cleared),
+        **{key: value for key, value in grants.items() if value},
     }
 
 

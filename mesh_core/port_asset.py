@@ -162,18 +162,20 @@ def port_definition_metadata_for(spec: OutputPortSpec) -> dict[str, Any]:
     """Everything a port's definition carries: what it is, its contract, pins and SLA."""
     metadata = port_definition_metadata(spec.port_id, spec.contract)
     metadata["mesh/contract"] = dg.MetadataValue.json(spec.contract.document)
-    metadata["mesh/previous_majors"] = dg.MetadataValue.json(
-        [
-            {
-                "major": contract.major,
-                "version": contract.version,
-                "deprecation_date": previous.deprecation_date.isoformat(),
-                "contract": contract.document,
-            }
-            for contract, previous in spec.previous
-        ]
-    )
-    metadata["mesh/input_ports"] = input_ports_metadata(spec.inputs)
+    if spec.previous:
+        metadata["mesh/previous_majors"] = dg.MetadataValue.json(
+            [
+                {
+                    "major": contract.major,
+                    "version": contract.version,
+                    "deprecation_date": previous.deprecation_date.isoformat(),
+                    "contract": contract.document,
+                }
+                for contract, previous in spec.previous
+            ]
+        )
+    if any(isinstance(port, InputPort) for port in spec.inputs.values()):
+        metadata["mesh/input_ports"] = input_ports_metadata(spec.inputs)
     settings = MeshSettings.from_env()
     metadata["dagster/uri"] = f"mesh://{spec.port_id}/v{spec.contract.major}"
     metadata["mesh/connect"] = connection_snippet(spec.port_id, spec.contract.major, settings.env)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
 from mesh_core.auditing import AuditReport, audit
 from mesh_core.contracts import Contract
@@ -21,7 +20,9 @@ from mesh_core.errors import ContractViolation, MeshError, StoreError
 from mesh_core.expectations import Expectation
 from mesh_core.io import verification
 from mesh_core.metadata import materialization_metadata
-from mesh_core.store import PortStore
+
+if TYPE_CHECKING:  # a run that publishes loads the store (pyarrow, deltalake); definitions do not
+    from mesh_core.store import PortStore
 
 CONTRACT_CHECK = "contract"
 EXPECTATIONS_CHECK = "consumer_expectations"
@@ -96,6 +97,8 @@ def write_audit_publish(
     checks = {name: report.passed for name, report in reports.items()}
     checks[EXPECTATIONS_CHECK] = True
     run_id, code_version = _run_facts(asset_key)
+    import pyarrow as pa  # loaded with the store already; imported here so definitions do not load it
+
     try:
         published = store.publish_majors(
             port_id,

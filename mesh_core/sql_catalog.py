@@ -15,15 +15,16 @@ import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from mesh_core.delta import Location
 from mesh_core.errors import MeshError
 from mesh_core.masking import mask_table
-from mesh_core.store import PortStore, Snapshot, folders
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a location names its views at definition time, without loading the store
     import duckdb
     import pyarrow as pa
     import pyarrow.dataset as pyarrow_dataset
+
+    from mesh_core.delta import Location
+    from mesh_core.store import PortStore, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,8 @@ def _masked(
 def _dataset(store: PortStore, snapshot: Snapshot) -> pyarrow_dataset.Dataset:
     import pyarrow.dataset as ds
 
+    from mesh_core.delta import Location
+
     location = Location(snapshot.path, store.location.storage_options)
     return ds.dataset([data_file.path for data_file in snapshot.files], filesystem=location.filesystem())
 
@@ -161,6 +164,8 @@ def _relation_name(prefix: str, snapshot: Snapshot) -> str:
 
 
 def _folders(location: Location) -> list[str]:
+    from mesh_core.store import folders
+
     return [name for name in folders(location) if not name.startswith(("_", "."))]
 
 

@@ -125,6 +125,25 @@ def test_restricted_port_has_pii_freshness_and_connection_snippet():
     assert node.metadata["mesh/link/dagster"].value == "http://127.0.0.1:3000/assets/users/profiles"
 
 
+def test_a_port_without_grants_inputs_or_previous_majors_carries_no_empty_entries_yet_its_manifest_lists_them():
+    from mesh_core.manifest import build_manifest
+
+    plain = Domain("plain", owner="team:plain")
+
+    @plain.output_port(contract=pa.DataFrameSchema({"id": pa.Column("int64")}), version="1.0.0")
+    def numbers() -> pd.DataFrame:
+        return pd.DataFrame({"id": [1]})
+
+    defs = plain.definitions()
+    metadata = defs.resolve_asset_graph().get(dg.AssetKey(["plain", "numbers"])).metadata
+    # Every entry travels, for each port, in the repository snapshot a code server sends.
+    assert not {"mesh/consumers", "mesh/pii_cleared", "mesh/previous_majors", "mesh/input_ports"} & set(metadata)
+    assert metadata["mesh/pii_columns"] == [], "no PII is stated, not left out"
+    [port] = build_manifest(defs, "plain")["ports"]
+    assert (port["consumers"], port["pii_cleared"], port["previous_majors"]) == ([], [], [])
+    assert port["inputs"] == []
+
+
 def test_domain_links_follow_the_configured_base_urls(monkeypatch):
     monkeypatch.setenv("MESH_DAGSTER_URL", "https://dagster.example.com/")
     monkeypatch.setenv("MESH_CATALOG_URL", "https://catalog.example.com")

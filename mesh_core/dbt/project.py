@@ -18,13 +18,14 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
 from mesh_core import dbt_warm
-from mesh_core.store import PortStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dbt.adapters.base import BaseAdapter
     from packaging.version import Version
+
+    from mesh_core.store import PortStore
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from mesh_core.dbt.project import DbtCli, target_folder
@@ -17,7 +16,9 @@ from mesh_core.expectations import expectations_at_publish
 from mesh_core.metadata import how_metadata
 from mesh_core.port_asset import OutputPortSpec
 from mesh_core.publish import write_audit_publish
-from mesh_core.store import PortStore
+
+if TYPE_CHECKING:  # a run loads the store and DuckDB; the location's definitions do not
+    from mesh_core.store import PortStore
 
 
 def build_and_publish(
@@ -108,6 +109,8 @@ def _audit_and_publish(
 
 
 def _read_relation(database: Path, relation: str) -> Any:
+    import duckdb
+
     with duckdb.connect(str(database), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
         return connection.sql(f"SELECT * FROM {relation}").to_arrow_table().to_pandas()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import duckdb
 
 from mesh_core.domain import Domain
 from mesh_core.errors import DefinitionError, MeshError
 from mesh_core.ports import InputPort
-from mesh_core.store import PortStore
+
+if TYPE_CHECKING:  # a run loads the store and DuckDB; the location's definitions do not
+    import duckdb
+
+    from mesh_core.store import PortStore
 
 SOURCE_SCHEMA = "mesh_inputs"
 _REFUSED_SCHEMA = "mesh_refused"  # one null row per refused source, under its view that raises
@@ -114,6 +117,8 @@ def _open(database: Path, domain: str, env: str) -> duckdb.DuckDBPyConnection:
     Raises:
         MeshError: another process holds it: another build of the domain in the same env.
     """
+    import duckdb
+
     try:
         return duckdb.connect(str(database))
     except duckdb.IOException as error:
