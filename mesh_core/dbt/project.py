@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -118,6 +119,8 @@ def make_adapter_early(dbt: DbtCli, args: Sequence[str]) -> None:
     made: Future = Future()
 
     def make() -> None:
+        with contextlib.suppress(OSError):  # Linux: this thread only; it yields to the stages and the warm dbt
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         try:
             made.set_result(dbt._make_adapter(args))  # it logs its own failure and gives None
         except BaseException as error:  # noqa: BLE001 - handed to the caller of adapter()

@@ -88,8 +88,9 @@ def run_mesh(
 
     def start(job: tuple[int, str]) -> LocationProcess:
         name = job[1]
+        later = ["--later-stage"] if job[0] > 1 else []
         return LocationProcess(
-            by_name[name], "mesh_core.runner", ["--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={name}"],
+            by_name[name], "mesh_core.runner", ["--tag", f"mesh/run={mesh_run}", "--tag", f"mesh/location={name}", *later],
             home=settings.home, env=environment, on_line=lambda line: on_activity(name, line),
         )
 
