@@ -3,13 +3,14 @@
 dagster-dbt runs every dbt command as a fresh ``dbt`` process, so importing dbt (about
 1.8 s) and, in an environment's first run, parsing the whole project (2-3 s: dbt's
 partial-parse state is per target folder) sit on the stage's path. A location process
-that ``mesh run`` started early starts this **server** while it waits for its stage:
-the server imports dbt (started while the location still loads) and runs ``dbt parse``
-with the run's own profile and target folder, then waits for one command. At the stage, dagster-dbt is given ``mesh-dbt`` as
-its dbt executable: a small **client** that hands the server its command line,
-environment, working folder and standard output, and exits with dbt's exit code. The
-server runs that one command as the ``dbt`` executable would (dbt's own partial-parse
-check decides what to parse again) and exits.
+that ``mesh run`` started early starts this **server** as it loads: the server imports
+dbt, runs ``dbt parse`` with the run's own profile and target folder once the location
+has loaded, then waits for one command. At the stage, dagster-dbt is given ``mesh-dbt``
+as its dbt executable: a small **client** that hands the server its command line,
+environment, working folder and standard output, and exits with dbt's exit code once the
+server has exited. The server runs that one command as the ``dbt`` executable would,
+with the project it parsed (a command whose options change what is parsed is parsed
+again by dbt), and exits.
 
 Without a server to hand the command to, the client runs the real ``dbt`` beside it.
 This module imports only the standard library: the client starts in milliseconds.

@@ -72,6 +72,7 @@ def test_a_command_runs_in_the_warm_dbt_without_parsing_again(tmp_path: Path, ru
     assert not Path(socket_path).parent.exists(), "its socket folder is removed"
 
 
+@pytest.mark.slow  # a dbt server and a second dbt; CI runs it with -m slow
 def test_a_failing_build_exits_as_dbt_would_and_a_second_command_runs_dbt_itself(
     tmp_path: Path, run_env: dict[str, str]
 ):
@@ -86,6 +87,7 @@ def test_a_failing_build_exits_as_dbt_would_and_a_second_command_runs_dbt_itself
     assert {event["info"]["pid"] for event in dbt_events(again.stdout)} - {server.pid}
 
 
+@pytest.mark.slow  # a dbt server and a full parse; CI runs it with -m slow
 def test_options_that_change_the_parse_make_dbt_parse_again(tmp_path: Path, run_env: dict[str, str]):
     server, socket_path = start_server()
     hand(server, run_env)
