@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import sys
 import tempfile
-import threading
-from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +23,6 @@ if TYPE_CHECKING:
     from packaging.version import Version
 
     from mesh_core.store import PortStore
-
-logger = logging.getLogger(__name__)
-
 
 def prepare(project: DbtProject) -> None:
     """Prepare the dbt manifest when it is missing (and in ``dagster dev`` or ``dg``, always).
@@ -72,62 +65,15 @@ def dbt_cli(project: DbtProject, profiles_dir: Path | None = None) -> DbtCli:
 
 
 class DbtCli(DbtCliResource):
-    """dagster-dbt's resource, which starts dbt before it makes its in-process dbt adapter, not after.
+    """dagster-dbt's resource, which makes no in-process dbt adapter.
 
-    ``DbtCliResource.cli`` makes the adapter (for column metadata, read once dbt has exited)
-    before it starts dbt: 1.5-2.5 s of CPU on the example mesh, mostly parsing dbt's macros,
-    in the way of every command. Here ``cli`` starts dbt at once, with no adapter; ``adapter``
-    makes it while dbt runs, for a command that needs it.
+    ``DbtCliResource.cli`` makes one before it starts dbt (1.5-2.5 s of CPU on the example
+    mesh, mostly parsing dbt's macros) to read column metadata once dbt has exited.
+    mesh_core reads the columns from DuckDB instead (``mesh_core.dbt.columns``).
     """
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> BaseAdapter | None:
-        return None  # see adapter()
-
-    def adapter(self, args: Sequence[str]) -> BaseAdapter | None:
-        """dagster-dbt's adapter for the command ``args``, or ``None`` (with a warning) if it cannot be made.
-
-        dagster-dbt makes it in ``cli`` the same way, and runs without one when it fails.
-        One made ahead for the same project, profile and command (``make_adapter_early``) is used once.
-        """
-        early = _early_adapters.pop(self._adapter_key(args), None)
-        if early is not None:
-            return early.result()
-        return self._make_adapter(args)
-
-    def _adapter_key(self, args: Sequence[str]) -> tuple[str, str | None, tuple[str, ...]]:
-        return str(Path(self.project_dir).resolve()), self.profiles_dir, tuple(args)
-
-    def _make_adapter(self, args: Sequence[str]) -> BaseAdapter | None:
-        if self._cli_version.major >= 2:
-            return None  # the fusion engine: dagster-dbt makes no adapter either
-        try:
-            return DbtCliResource._initialize_dbt_core_adapter(self, args)
-        except Exception:  # noqa: BLE001 - as dagster-dbt: column metadata is then left out, the run goes on
-            logger.warning("An error was encountered when creating a handle to the dbt adapter in Dagster.",
-                           exc_info=True)
-            return None
-
-
-_early_adapters: dict[tuple[str, str | None, tuple[str, ...]], Future] = {}
-
-
-def make_adapter_early(dbt: DbtCli, args: Sequence[str]) -> None:
-    """Start making ``dbt``'s adapter for ``args`` in a thread; the next ``dbt.adapter(args)`` takes it.
-
-    A ``mesh run`` location process does this while it waits for its stage (``mesh_core.dbt.warm``).
-    """
-    made: Future = Future()
-
-    def make() -> None:
-        with contextlib.suppress(OSError):  # Linux: this thread only; it yields to the stages and the warm dbt
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        try:
-            made.set_result(dbt._make_adapter(args))  # it logs its own failure and gives None
-        except BaseException as error:  # noqa: BLE001 - handed to the caller of adapter()
-            made.set_exception(error)
-
-    _early_adapters[dbt._adapter_key(args)] = made
-    threading.Thread(target=make, name="dbt-adapter", daemon=True).start()
+        return None
 
 
 class _DbtBesideInterpreter(DbtCli):

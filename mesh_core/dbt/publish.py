@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
+from mesh_core.dbt.columns import with_column_metadata
 from mesh_core.dbt.project import DbtCli, target_folder
 from mesh_core.errors import MeshError
 from mesh_core.expectations import expectations_at_publish
@@ -37,16 +36,10 @@ def build_and_publish(
     was not published, and the dbt build's error if it failed.
     """
     invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target_folder(database))
-    # dagster-dbt fetches column metadata on DuckDB only once dbt has exited (dbt holds the
-    # database until then), and waits for that by polling without sleeping, taking a core
-    # from dbt. Read dbt's events to the end here (blocking on its output), then fetch;
-    # meanwhile make the adapter that fetching needs, while dbt runs rather than before.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-events") as reader:
-        events = reader.submit(lambda: list(invocation.stream()))
-        invocation.adapter = dbt.adapter(["build"])
-        finished = events.result()
+    # All of dbt's events first: DuckDB opens the file for reading only once dbt has exited.
+    finished = list(invocation.stream())
     built, failed_tests = {}, set()
-    for event in DbtEventIterator(iter(finished), invocation).fetch_column_metadata():
+    for event in with_column_metadata(finished, invocation, database):
         if isinstance(event, dg.Output):
             key = context.asset_key_for_output(event.output_name)
         else:
@@ -57,11 +50,6 @@ def build_and_publish(
         if isinstance(event, dg.AssetCheckResult) and not event.passed and event.asset_key in port_specs:
             failed_tests.add(event.asset_key)
         yield event
-    if invocation.adapter is not None:
-        # Column metadata was read in this process through dbt-duckdb, which keeps the file
-        # open read-only in a process-wide environment; DuckDB would refuse our connections.
-        invocation.adapter.cleanup_connections()
-        invocation.adapter.connections.close_all_connections()
     failed: dict[str, str] = {}
     for key, dbt_metadata in built.items():
         spec = port_specs[key]

@@ -3,8 +3,6 @@
 See ``mesh_core.dbt_warm`` for the server and its client. The server imports dbt while
 the location loads, then parses the project with the run's own profile and target
 folder, so the stage's ``dbt build`` starts with dbt imported and the project parsed.
-Meanwhile the location process makes dagster-dbt's in-process dbt adapter (for column
-metadata after the build), which it would otherwise make only once dbt starts.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ from dagster_dbt import DbtProject
 from mesh_core import dbt_warm
 from mesh_core.dbt.project import (
     database_file,
-    dbt_cli,
-    make_adapter_early,
     target_folder,
     write_profile,
 )
@@ -52,7 +48,7 @@ class WarmDbt:
         atexit.register(dbt_warm.stop_server, self.server, socket_path)  # unused when its stage did not come
 
     def start(self, definitions: dg.Definitions) -> None:
-        """Hand the server the run's profile and target folder (it parses), and make the adapter."""
+        """Hand the server the run's profile and target folder: it parses."""
         if self.server is None:
             return
         store = definitions.resources[STORE_KEY].store(self.domain)
@@ -65,4 +61,3 @@ class WarmDbt:
         assert self.server.stdin is not None
         self.server.stdin.write(json.dumps(variables).encode() + b"\n")
         self.server.stdin.flush()
-        make_adapter_early(dbt_cli(self.project, profiles), ["build"])
