@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ if __name__ == "__main__":
 
 import click  # noqa: E402
 import dagster as dg  # noqa: E402
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage  # noqa: E402
+from dagster._core.utils import make_new_run_id  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
 from mesh_core import warm_ups  # noqa: E402
@@ -43,7 +45,10 @@ from mesh_core.step_errors import describe_step_failure  # noqa: E402
 INSTANCE_LOCK = ".mesh-instance.lock"  # in DAGSTER_HOME: held by a location process while it opens the instance
 
 
-def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str]) -> dict[str, Any]:
+def run_ports(
+    defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.DagsterInstance, tags: dict[str, str],
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Materialize ``ports`` (with their local internal upstream assets) and describe each port's outcome."""
     graph = defs.resolve_asset_graph()
     selection = set(ports)
@@ -55,7 +60,8 @@ def run_ports(defs: dg.Definitions, ports: list[dg.AssetKey], instance: dg.Dagst
         }
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
-        instance=instance, asset_selection=sorted(selection, key=lambda k: k.path), raise_on_error=False, tags=tags
+        instance=instance, asset_selection=sorted(selection, key=lambda k: k.path), raise_on_error=False, tags=tags,
+        run_id=run_id,
     )
     entries = instance.all_logs(result.run_id)
     return {
@@ -161,30 +167,60 @@ def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path
             warm_ups.start_all(defs)  # e.g. dbt imports and parses while the earlier stages run
             select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
             if not select:
+                _discard_run_storage(opening)
                 return
         keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
         try:
-            instance = opening.result()
+            instance, run_id = opening.result()
         except MeshError as error:
             print(error, file=sys.stderr)
             sys.exit(2)
-        outcome = run_ports(defs, keys, instance, tags)
+        outcome = run_ports(defs, keys, instance, tags, run_id)
     out.write_text(json.dumps(outcome, indent=1))
 
 
-def _open_run_instance(stack: ExitStack) -> dg.DagsterInstance:
-    """The instance at ``DAGSTER_HOME`` (a throwaway one when it is not set), closed with ``stack``.
+def _open_run_instance(stack: ExitStack) -> tuple[dg.DagsterInstance, str]:
+    """The instance at ``DAGSTER_HOME`` (a throwaway one when it is not set), closed with ``stack``, and a run id.
 
     The location processes of one ``mesh run`` start together, and concurrent first opens of
     a fresh SQLite instance race on its schema migrations: they open it one at a time.
+    The run's own event log is made ready too (see ``_prepare_run_storage``).
     """
     home = os.environ.get("DAGSTER_HOME")
     if not home:
-        return stack.enter_context(dg.DagsterInstance.ephemeral())
-    if not Path(home).is_dir():
-        return stack.enter_context(open_instance())  # which says clearly what is wrong
-    with FileLock(Path(home) / INSTANCE_LOCK):
-        return stack.enter_context(open_instance())
+        instance = stack.enter_context(dg.DagsterInstance.ephemeral())
+    elif not Path(home).is_dir():
+        instance = stack.enter_context(open_instance())  # which says clearly what is wrong
+    else:
+        with FileLock(Path(home) / INSTANCE_LOCK):
+            instance = stack.enter_context(open_instance())
+    return instance, _prepare_run_storage(instance)
+
+
+def _prepare_run_storage(instance: dg.DagsterInstance) -> str:
+    """A new run id whose event log is ready: on SQLite, its database file made and migrated now.
+
+    Dagster's default SQLite event log keeps each run in a file of its own, which it makes
+    (schema and migration stamp, 0.15-0.3 s) as the run logs its first event. Made here,
+    while the process waits for its stage, it is off the stage's path.
+    """
+    run_id = make_new_run_id()
+    storage = instance.event_log_storage
+    if isinstance(storage, SqliteEventLogStorage):
+        with storage.run_connection(run_id):
+            pass
+    return run_id
+
+
+def _discard_run_storage(opening: Future) -> None:
+    """Remove the event log file made for a run that did not come (its stage was skipped)."""
+    try:
+        instance, run_id = opening.result()
+    except Exception:  # noqa: BLE001 - nothing runs: an instance that did not open left nothing to remove
+        return
+    storage = instance.event_log_storage
+    if isinstance(storage, SqliteEventLogStorage):
+        Path(storage.path_for_shard(run_id)).unlink(missing_ok=True)
 
 
 def _exit_at_once() -> None:

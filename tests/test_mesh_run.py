@@ -62,6 +62,19 @@ def test_a_contract_failure_skips_downstream_and_spares_independent_branches(dag
     assert store.majors("podcasts.plays") == [] and store.majors("artists.payouts") == []
 
 
+def test_a_stage_skipped_whole_leaves_no_event_log_behind(dagster_home: Path, tmp_path: Path):
+    # Each location process makes its run's event log while it waits; artists' stage never comes.
+    root = copy_mesh(tmp_path / "mesh").parent
+    break_plays_contract(root)
+    result = mesh("run", "--select", "users", "--select", "podcasts.plays", cwd=root,
+                  env={"DAGSTER_HOME": str(dagster_home)})
+    assert result.code == 1 and "artists.payouts: upstream podcasts.plays not published" in result.stdout
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        run_ids = {run.run_id for run in instance.get_runs()}
+    assert len(run_ids) == 2, "users, then podcasts; no artists run"
+    assert {log.stem for log in (dagster_home / "history" / "runs").glob("*.db")} - {"index"} == run_ids
+
+
 def test_select_runs_a_port_and_everything_downstream(dagster_home: Path):
     result = mesh("run", "--select", "podcasts.plays", "--select", "users", "--format", "json", cwd=REPO, env={"DAGSTER_HOME": str(dagster_home)})
     assert result.code == 0, result.stderr
