@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from mesh_core.files import write_atomically
 
 MANIFEST_VERSION = 1
 
@@ -32,12 +33,7 @@ def write_cached_manifest(path: Path, manifest: dict[str, Any], cache_key: str) 
     """
     body = json.dumps(manifest, sort_keys=True).encode()
     header = json.dumps({"cache_key": cache_key, "sha256": hashlib.sha256(body).hexdigest()}).encode()
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_bytes(header + b"\n" + body + b"\n")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(path, header + b"\n" + body + b"\n")
 
 
 def read_cached_manifest(path: Path, cache_key: str | None = None) -> dict[str, Any] | None:

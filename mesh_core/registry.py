@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
+from mesh_core.files import write_atomically
 from mesh_core.manifest_format import MANIFEST_VERSION
 
 REGISTRY_DIR = "_registry"
@@ -254,16 +253,12 @@ class Registry:
         """
         if self.is_local:
             folder = Path(self.uri)
-            temporary = folder / f".{domain}.{uuid.uuid4().hex}.tmp"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                temporary.write_bytes(data)
-                os.replace(temporary, folder / f"{domain}{_SUFFIX}")
+                write_atomically(folder / f"{domain}{_SUFFIX}", data)
             except OSError as error:
                 raise RegistryError(f"cannot write the registry entry: {_first_line(error)}", domain=domain,
                                     file=self.file(domain)) from None
-            finally:
-                temporary.unlink(missing_ok=True)
             return True
         import obstore
 

@@ -15,6 +15,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
 from mesh_core import dbt_warm
+from mesh_core.files import write_atomically
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +113,5 @@ def write_profile(store: PortStore, database: Path, project: DbtProject) -> Path
     folder = store.root / "dbt" / "profiles" / profile
     folder.mkdir(parents=True, exist_ok=True)
     output = {"type": "duckdb", "path": str(database), "threads": 1, "settings": {"TimeZone": "UTC"}}
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".profiles-", suffix=".yml", delete=False) as file:
-        file.write(yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}}))
-    os.replace(file.name, folder / "profiles.yml")
+    write_atomically(folder / "profiles.yml", yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}}).encode())
     return folder

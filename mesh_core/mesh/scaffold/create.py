@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh_core.errors import MeshError
+from mesh_core.files import write_atomically
 from mesh_core.mesh.scaffold.dg_workspace import with_project
 from mesh_core.mesh.scaffold.files import EXECUTABLE, DomainPlan, render
 from mesh_core.mesh.scaffold.workspace_entry import location_entry, with_location
@@ -198,17 +199,10 @@ def _missing_ancestors(path: Path) -> list[Path]:
 
 def _replace(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, keeping its permissions."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8"))
-        shutil.copymode(path, temporary)
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise MeshError(f"cannot rewrite the workspace: {error.strerror}", file=path) from None
-        raise
+        write_atomically(path, text.encode("utf-8"), keep_mode=True)
+    except OSError as error:
+        raise MeshError(f"cannot rewrite the workspace: {error.strerror}", file=path) from None
 
 
 def _umask() -> int:
