@@ -117,6 +117,15 @@ def test_impact_of_an_unknown_port_is_a_usage_error():
     assert result.code == 2 and "no port users.profile" in result.stderr
 
 
+def test_impact_of_a_change_that_is_no_file_nor_git_ref_says_both_were_tried(tmp_path: Path):
+    missing = mesh("impact", "users.profiles", "--change", str(tmp_path / "profiles.json"), cwd=REPO)
+    assert missing.code == 2, missing.stderr
+    assert "is neither a contract document (no such file) nor a git ref" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    folder = mesh("impact", "users.profiles", "--change", str(tmp_path), cwd=REPO)
+    assert folder.code == 2 and "--change is a folder, not a contract document" in folder.stderr
+
+
 def test_impact_classifies_a_changed_contract_per_consumer(tmp_path: Path):
     change = tmp_path / "plays.json"
     registry = json.loads((REPO / "contracts/podcasts/plays/1.0.0.json").read_text())

@@ -27,7 +27,13 @@ def load_changed_contract(change: str, port_id: str, workspace: Path) -> dict[st
         if "columns" in document:
             return {"id": port_id, "version": None, "contract": document, "previous_majors": []}
         raise MeshError("--change file is neither a registry entry nor a schema document", port=port_id, file=path)
-    ports = ports_at_ref(workspace, change)
+    if path.exists():
+        raise MeshError("--change is a folder, not a contract document", port=port_id, file=path)
+    try:
+        ports = ports_at_ref(workspace, change)
+    except MeshError as error:
+        raise MeshError(f"--change {change!r} is neither a contract document (no such file) nor a git ref: {error}",
+                        port=port_id) from None
     if port_id not in ports:
         raise MeshError(f"git ref {change} has no port {port_id}", port=port_id)
     return ports[port_id]
