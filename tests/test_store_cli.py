@@ -114,6 +114,16 @@ def test_sql_views_follow_the_current_versions_and_never_block_a_publish(store: 
     assert code == 0 and output == "n\n7\n"
 
 
+def test_sql_that_names_no_port_says_which_views_there_are_and_reads_none(store: PortStore):
+    store.publish("users.profiles", frame(3), version="1.0.0")
+    listed = CliRunner().invoke(main, ["sql", "show tables"], catch_exceptions=False)
+    assert listed.exit_code == 0, listed.output
+    assert 'note: the query names no port\'s view, so no port is read; the views are "users"."profiles", ' \
+           '"users"."profiles_v1"' in listed.stderr
+    named = CliRunner().invoke(main, ["sql", 'select count(*) as n from users.profiles', "--format", "csv"])
+    assert named.stdout == "n\n3\n" and "note:" not in named.stderr
+
+
 def test_a_tampered_port_is_an_error_in_sql_not_wrong_rows(store: PortStore):
     snapshot = store.publish("users.profiles", frame(3), version="1.0.0")
     other = store.publish("users.other", frame(9), version="1.0.0")

@@ -96,18 +96,25 @@ def migrate(workspace: Path, fmt: str) -> None:
 def sql(query: str, fmt: str, reader: str | None) -> None:
     """Run QUERY on DuckDB views of every port's current snapshot, e.g. 'select * from "users"."profiles"'.
 
-    Only the ports QUERY names are read, and recorded as read in the audit trail.
+    Only the ports QUERY names are read, and recorded as read in the audit trail; a
+    query that names none (e.g. 'show tables') gets the views' names on stderr.
     """
     import duckdb
 
-    from mesh_core.sql import connect, tables_read
+    from mesh_core.sql import connect, port_views, port_views_named, tables_read
+    from mesh_core.store import PortStore
 
     try:
         tables = tables_read(query)
     except duckdb.Error as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    with connect(reader=reader, tables=tables) as connection:
+    store = PortStore.from_env(reader=reader)
+    if not port_views_named(tables, store):  # e.g. 'show tables': no view is made, so none would be listed
+        views = port_views(store)
+        click.echo("note: the query names no port's view, so no port is read; "
+                   + (f"the views are {', '.join(views)}" if views else "no port is published yet"), err=True)
+    with connect(store, tables=tables) as connection:
         try:
             relation = connection.sql(query)
             if relation is None:
