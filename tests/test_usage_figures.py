@@ -87,3 +87,14 @@ def test_anonymous_and_operator_reads_leave_a_port_a_deprecation_candidate(mesh_
     assert usage["shop.orders"].reads == {"_anonymous": 1, "mesh": 1, "shop": 1}
     assert usage["shop.orders"].unused, "`mesh sql` without --reader, or the operator, is no consumer"
     assert not usage["shop.refunds"].unused
+
+
+def test_usage_since_takes_a_utc_offset_and_reads_a_bare_time_as_utc(mesh_home: Path):
+    from conftest import REPO
+    from meshkit import mesh
+
+    with_offset = mesh("usage", "--since", "2026-12-01T14:00:00+02:00", "--format", "json", cwd=REPO)
+    assert with_offset.code == 0, with_offset.stderr
+    assert with_offset.json()["since"] == "2026-12-01T12:00:00+00:00"
+    bare = mesh("usage", "--since", "2026-12-01T12:00:00", "--format", "json", cwd=REPO)
+    assert bare.json()["since"] == "2026-12-01T12:00:00+00:00"

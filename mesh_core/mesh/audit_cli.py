@@ -6,13 +6,13 @@ import click
 
 from mesh_core.mesh import render
 
-_TIMES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
+TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]  # --since, here and in usage
 
 
 @click.command()
 @click.option("--port", help="Only records of this port id, e.g. users.profiles.")
 @click.option("--reader", help="Only records of this reading or publishing domain ('_anonymous' for anonymous reads).")
-@click.option("--since", type=click.DateTime(_TIMES), help="Only records at or after this time (UTC unless it says).")
+@click.option("--since", type=click.DateTime(TIME_FORMATS), help="Only records at or after this time (UTC unless it says).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def audit(port: str | None, reader: str | None, since, fmt: str) -> None:
     """List the audit trail of MESH_HOME's environment (MESH_ENV), oldest first, queried through DuckDB."""

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from mesh_core.mesh import render
+from mesh_core.mesh.audit_cli import TIME_FORMATS
 
 
 def gather_usage(mesh: Any, since: datetime | None) -> tuple[list[Any], bool]:
@@ -36,8 +37,9 @@ def gather_usage(mesh: Any, since: datetime | None) -> tuple[list[Any], bool]:
 @click.command()
 @click.option("-w", "--workspace", type=click.Path(path_type=Path), default=Path("workspace.yaml"), show_default=True,
               help="The workspace.yaml listing the mesh's code locations.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Count reads and runs from this time on (UTC); default: everything recorded.")
+@click.option("--since", type=click.DateTime(TIME_FORMATS),
+              help="Count reads and runs from this time on (UTC unless it gives an offset, e.g. +02:00 or Z); "
+                   "default: everything recorded.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def usage(workspace: Path, since: datetime | None, fmt: str) -> None:
     """Reads per consumer and day, last reader, unused ports and cost (compute seconds, stored bytes) per product.
@@ -48,7 +50,8 @@ def usage(workspace: Path, since: datetime | None, fmt: str) -> None:
     """
     from mesh_core.mesh.cli import load_mesh
 
-    since = since.replace(tzinfo=timezone.utc) if since else None
+    if since is not None:
+        since = since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since.astimezone(timezone.utc)
     mesh = load_mesh(workspace)
     products, with_compute = gather_usage(mesh, since)
     if fmt == "json":
