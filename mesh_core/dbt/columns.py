@@ -32,25 +32,16 @@ def with_column_metadata(events: Iterable[Any], invocation: DbtCliInvocation, da
 
     dbt must have exited: DuckDB lets no other process open a file that dbt holds for writing.
     A relation that cannot be described (or a file that cannot be opened) leaves its event
-    without the metadata, with a warning, as in dagster-dbt.
+    without the metadata, and so does lineage that cannot be built (sqlglot does not parse
+    every model), with a warning, as in dagster-dbt.
     """
-    import duckdb
-
     describe = _Describer(database)
     try:
         for event in events:
             props = _model_of(event, invocation.manifest)
-            if props is None:
-                yield event
-                continue
-            try:
-                metadata = _column_metadata(describe, props, invocation)
-            except duckdb.Error as error:
-                logger.warning("The columns of the dbt resource `%s` could not be read from %s; its column"
-                               " metadata is left out: %s", props["original_file_path"], database, error)
-                yield event
-                continue
-            yield event.with_metadata({**event.metadata, **metadata})
+            yield event if props is None else event.with_metadata(
+                {**event.metadata, **_column_metadata(describe, props, invocation)}
+            )
     finally:
         describe.close()
 
@@ -64,22 +55,40 @@ def _model_of(event: Any, manifest: Any) -> dict[str, Any] | None:
 
 
 def _column_metadata(describe: _Describer, props: dict[str, Any], invocation: DbtCliInvocation) -> dict[str, Any]:
-    """What dagster-dbt's ``_fetch_column_metadata`` attaches: the column schema, then the lineage."""
-    _, columns = describe(props)
-    manifest = invocation.manifest
-    parents = dict(
-        describe(manifest["nodes"].get(parent) or manifest["sources"][parent])
-        for parent in manifest["parent_map"].get(props["unique_id"], [])
-    )
-    lineage = _build_column_lineage_metadata(
-        event_history_metadata=EventHistoryMetadata(columns=columns, parents=parents),
-        dbt_resource_props=props,
-        manifest=manifest,
-        dagster_dbt_translator=invocation.dagster_dbt_translator,
-        target_path=invocation.target_path,
-        project=invocation.project,
-    )
-    return {**default_metadata_from_dbt_resource_props({"columns": columns}), **lineage}
+    """What dagster-dbt's ``_fetch_column_metadata`` attaches, and as it does, leaving out what cannot be built."""
+    import duckdb
+
+    where = props["original_file_path"]
+    try:
+        _, columns = describe(props)
+    except duckdb.Error as error:
+        logger.warning("The columns of the dbt resource `%s` could not be read from %s; its column metadata is"
+                       " left out: %s", where, describe.database, error)
+        return {}
+    metadata = {}
+    try:
+        metadata.update(default_metadata_from_dbt_resource_props({"columns": columns}))
+    except Exception as error:  # noqa: BLE001 - as dagster-dbt: the schema is left out, the build goes on
+        logger.warning("The column schema of the dbt resource `%s` could not be built; it is left out: %r",
+                       where, error)
+    try:
+        manifest = invocation.manifest
+        parents = dict(
+            describe(manifest["nodes"].get(parent) or manifest["sources"][parent])
+            for parent in manifest["parent_map"].get(props["unique_id"], [])
+        )
+        metadata.update(_build_column_lineage_metadata(
+            event_history_metadata=EventHistoryMetadata(columns=columns, parents=parents),
+            dbt_resource_props=props,
+            manifest=manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        ))
+    except Exception as error:  # noqa: BLE001 - as dagster-dbt (sqlglot fails on some SQL): lineage left out
+        logger.warning("The column lineage of the dbt resource `%s` could not be built; it is left out: %r",
+                       where, error)
+    return metadata
 
 
 class _Describer:
@@ -100,7 +109,10 @@ class _Describer:
         name = str(self.relation.create(database=props["database"], schema=props["schema"], identifier=identifier))
         if name not in self.described:
             self.connection = self.connection or duckdb.connect(str(self.database), read_only=True)
-            rows = self.connection.execute(f"DESCRIBE {name}").fetchall()
+            try:
+                rows = self.connection.execute(f"DESCRIBE {name}").fetchall()
+            except duckdb.CatalogException:
+                rows = []  # no such relation (an ephemeral model): no columns, as dbt-duckdb answers
             self.described[name] = name, {
                 row[0]: {"data_type": self.column(column=row[0], dtype=row[1]).data_type} for row in rows
             }
