@@ -18,6 +18,7 @@ import atexit
 import json
 import logging
 import os
+import signal
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -26,8 +27,15 @@ from typing import Any
 
 from mesh_core import loading_gc
 
+
+def _stopped(number: int, _frame: object) -> None:
+    """SIGTERM before the stage's run has started (``mesh run`` was interrupted): exit through the clean-up."""
+    sys.exit(128 + number)
+
+
 if __name__ == "__main__":
     loading_gc.pause()  # until the definitions are loaded
+    signal.signal(signal.SIGTERM, _stopped)  # until the run starts; then SIGTERM ends the process, as before
 
 import click  # noqa: E402
 import dagster as dg  # noqa: E402
@@ -156,19 +164,25 @@ def main(target: CodeTarget, select: str | None, tags: dict[str, str], out: Path
         # Its storage is created while the definitions load; a later stage's process leaves the first
         # open of a fresh instance (its schema, under a lock) to the first stage's, which needs it sooner.
         opening = None if later_stage else opener.submit(_open_run_instance, stack)
-        if select is None:
-            warm_ups.expect()  # it will wait for its stage: what the stage needs can start early
-        defs = load_location(target)
-        if defs is None:
-            sys.exit(2)
-        loading_gc.freeze_loaded()
-        opening = opening or opener.submit(_open_run_instance, stack)
-        if select is None:
-            warm_ups.start_all(defs)  # e.g. dbt imports and parses while the earlier stages run
-            select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
-            if not select:
+        try:
+            if select is None:
+                warm_ups.expect()  # it will wait for its stage: what the stage needs can start early
+            defs = load_location(target)
+            if defs is None:
+                sys.exit(2)
+            loading_gc.freeze_loaded()
+            opening = opening or opener.submit(_open_run_instance, stack)
+            if select is None:
+                warm_ups.start_all(defs)  # e.g. dbt imports and parses while the earlier stages run
+                select = sys.stdin.readline().strip()  # blocks, without polling, until mesh run says go
+        except BaseException:  # it cannot load, or mesh run stopped it while it waited: no run comes
+            if opening is not None:
                 _discard_run_storage(opening)
-                return
+            raise
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not select:
+            _discard_run_storage(opening)
+            return
         keys = [dg.AssetKey.from_user_string(key) for key in select.split(",")]
         try:
             instance, run_id = opening.result()
@@ -213,14 +227,16 @@ def _prepare_run_storage(instance: dg.DagsterInstance) -> str:
 
 
 def _discard_run_storage(opening: Future) -> None:
-    """Remove the event log file made for a run that did not come (its stage was skipped)."""
+    """Remove the event log file made for a run that did not come (its stage was skipped, or the process stopped)."""
     try:
         instance, run_id = opening.result()
     except Exception:  # noqa: BLE001 - nothing runs: an instance that did not open left nothing to remove
         return
     storage = instance.event_log_storage
     if isinstance(storage, SqliteEventLogStorage):
-        Path(storage.path_for_shard(run_id)).unlink(missing_ok=True)
+        path = storage.path_for_shard(run_id)
+        for leftover in (path, f"{path}-journal", f"{path}-wal", f"{path}-shm"):
+            Path(leftover).unlink(missing_ok=True)
 
 
 def _exit_at_once() -> None:

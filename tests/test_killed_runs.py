@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from meshkit import MESH
+from meshkit import MESH, copy_mesh, edit
 
 SLEEPY = REPO / "tests" / "fixtures" / "sleepy"
 DEADLINE_S = 240
@@ -131,17 +131,52 @@ def test_mesh_run_fails_the_run_of_a_location_process_that_was_killed(dagster_ho
     assert any("the process of location sleepy ended before its run did" in message for message in messages), messages[-3:]
 
 
-def test_ctrl_c_on_mesh_run_ends_its_location_processes_and_fails_their_runs(dagster_home, daemon_env, tmp_path):
+@pytest.mark.parametrize("sent", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_on_mesh_run_ends_its_location_processes_and_fails_their_runs(dagster_home, daemon_env, tmp_path, sent):
     """SIGINT to `mesh run` alone (a terminal sends it to the foreground group; mesh run's children have their own):
-    it ends the running location, marks its run failed, prints where each port got, and returns at once."""
+    it ends the running location, marks its run failed, prints where each port got, and returns at once.
+    SIGTERM (`kill`, a CI job's timeout) does the same."""
     with sleepy_mesh_run(dagster_home, daemon_env, tmp_path) as (run, run_id, runner):
         interrupted_at = time.monotonic()
-        run.send_signal(signal.SIGINT)
+        run.send_signal(sent)
         stdout, stderr = run.communicate(timeout=60)
         took = time.monotonic() - interrupted_at
     assert run.returncode == 1 and took < 30, (took, stdout, stderr)
     assert "interrupted: the running location processes were ended" in stderr
     [port] = json.loads(stdout)["ports"]
-    assert (port["status"], port["error"]) == ("failed", "interrupted (Ctrl-C): mesh run ended its location process")
+    assert (port["status"], port["error"]) == ("failed", "interrupted (Ctrl-C or SIGTERM): mesh run ended its location process")
     assert not Path(f"/proc/{runner}").exists() or b"zombie" in Path(f"/proc/{runner}/status").read_bytes()
     assert _run_status(dagster_home) == (run_id, dg.DagsterRunStatus.FAILURE)
+
+
+@pytest.mark.slow  # the whole example mesh, its first stage held until the interrupt
+def test_ctrl_c_leaves_no_event_log_of_a_run_that_never_came(tmp_path: Path):
+    """Location processes waiting for their stage made their runs' event logs ahead; ended by Ctrl-C, they remove them."""
+    root = copy_mesh(tmp_path / "mesh").parent
+    edit(root / "domains/users/users_domain/ports.py",
+         '    """Mastered customer profiles: the latest registration per user, with a normalised email."""\n',
+         '    """Mastered customer profiles."""\n    import time; time.sleep(120)\n')
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MESH_HOME": str(tmp_path / "store")}
+    run = subprocess.Popen([MESH, "run"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    logs = home / "history" / "runs"
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(set(logs.glob("*-*-*-*-*.db"))) < 3:  # users' run, and podcasts' and artists' made ahead
+            assert time.monotonic() < deadline and run.poll() is None, "the location processes never got ready"
+            time.sleep(0.2)
+        time.sleep(2)
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_ids = {record.dagster_run.run_id for record in instance.get_run_records()}
+    assert len(run_ids) == 1, "users' run, failed by the interrupt"
+    assert {log.name for log in logs.iterdir()} == {"index.db", *(f"{run_id}.db" for run_id in run_ids)}

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 problems found, 2 usage or load error.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -340,6 +341,7 @@ def run_with_progress(mesh: Mesh, selection: tuple[str, ...], *, env: str | None
         )
     live = sys.stdout.isatty() and fmt == "text"
     progress = RichProgress(len(targets)) if live else PlainProgress(sys.stderr if fmt == "json" else sys.stdout)
+    previous = signal.signal(signal.SIGTERM, _interrupted)  # `kill`, a CI job's timeout: ended as Ctrl-C ends it
     try:
         return run_mesh(
             mesh.graph, mesh.locations, targets, settings=mesh.settings, env=env,
@@ -351,7 +353,13 @@ def run_with_progress(mesh: Mesh, selection: tuple[str, ...], *, env: str | None
                    "nothing later was started", err=True)
         return interrupted.runs
     finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         progress.close()
+
+
+def _interrupted(number: int, _frame: object) -> None:
+    """SIGTERM during ``mesh run``: stop as Ctrl-C stops it, location processes ended and their runs failed."""
+    raise KeyboardInterrupt
 
 
 @main.command()

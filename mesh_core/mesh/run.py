@@ -16,7 +16,7 @@ from mesh_core.mesh.workspace import Location, LocationProcess
 from mesh_core.settings import MeshSettings
 
 RUN_TIMEOUT_S = 3600
-INTERRUPTED = "interrupted (Ctrl-C): mesh run ended its location process"
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM): mesh run ended its location process"
 
 
 @dataclass
@@ -139,7 +139,7 @@ def run_mesh(
 
 
 class MeshRunInterrupted(KeyboardInterrupt):
-    """``mesh run`` was interrupted (Ctrl-C): its location processes are ended; ``runs`` says where each port got."""
+    """``mesh run`` was interrupted (Ctrl-C, SIGTERM): its location processes are ended; ``runs`` says where each port got."""
 
     def __init__(self, runs: list[PortRun]) -> None:
         super().__init__("interrupted")
