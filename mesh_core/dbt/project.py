@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from mesh_core.store import PortStore
 
+
 def prepare(project: DbtProject) -> None:
     """Prepare the dbt manifest when it is missing (and in ``dagster dev`` or ``dg``, always).
 
@@ -113,5 +114,6 @@ def write_profile(store: PortStore, database: Path, project: DbtProject) -> Path
     folder = store.root / "dbt" / "profiles" / profile
     folder.mkdir(parents=True, exist_ok=True)
     output = {"type": "duckdb", "path": str(database), "threads": 1, "settings": {"TimeZone": "UTC"}}
-    write_atomically(folder / "profiles.yml", yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}}).encode())
+    profiles = yaml.safe_dump({profile: {"target": "mesh", "outputs": {"mesh": output}}})
+    write_atomically(folder / "profiles.yml", profiles.encode())
     return folder
