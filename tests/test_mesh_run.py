@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from conftest import REPO, MeshRunOnce
 from mesh_core import PortStore
@@ -62,6 +63,7 @@ def test_a_contract_failure_skips_downstream_and_spares_independent_branches(dag
     assert store.majors("podcasts.plays") == [] and store.majors("artists.payouts") == []
 
 
+@pytest.mark.slow  # a whole run of a copy of the mesh; tests/test_killed_runs.py's Ctrl-C test takes the same path
 def test_a_stage_skipped_whole_leaves_no_event_log_behind(dagster_home: Path, tmp_path: Path):
     # Each location process makes its run's event log while it waits; artists' stage never comes.
     root = copy_mesh(tmp_path / "mesh").parent
