@@ -12,7 +12,7 @@ from collections.abc import Collection
 import duckdb
 
 from mesh_core.errors import MeshError
-from mesh_core.sql_catalog import create_views, published_ports, view_name
+from mesh_core.sql_catalog import create_views
 from mesh_core.store import PortStore
 
 
@@ -49,26 +49,6 @@ def connect(
         create_views(connection, store.parent, catalog="parent",
                      names=None if wanted is None else wanted.get("parent", set()))
     return connection
-
-
-def port_views_named(tables: Collection[str], store: PortStore) -> list[str]:
-    """Which of ``tables`` (as ``tables_read`` gives them) are views of ports published in ``store``."""
-    wanted = _parse_names(tables).get(None, set())
-    return [view for view, pair in _port_views(store).items() if pair in wanted]
-
-
-def port_views(store: PortStore) -> list[str]:
-    """The quoted names of every port's views in ``store``, as ``connect`` would make them."""
-    return list(_port_views(store))
-
-
-def _port_views(store: PortStore) -> dict[str, tuple[str, str]]:
-    views = {}
-    for port_id, majors in sorted(published_ports(store).items()):
-        domain, port = port_id.split(".")
-        for name in [port, *(f"{port}_v{major}" for major in majors)]:
-            views[view_name(domain, name)] = (domain.casefold(), name.casefold())
-    return views
 
 
 def tables_read(query: str) -> list[str]:

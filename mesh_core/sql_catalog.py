@@ -51,6 +51,22 @@ def published_ports(store: PortStore) -> dict[str, list[int]]:
     return found
 
 
+def major_views(port: str, major: int, majors: list[int]) -> list[str]:
+    """A port major's view names: ``<port>_v<major>``, and ``<port>`` too for the newest of ``majors``."""
+    return [f"{port}_v{major}"] + ([port] if major == majors[-1] else [])
+
+
+def port_views(store: PortStore) -> list[str]:
+    """The quoted names of every view ``create_views`` would make for ``store``, sorted; nothing is read."""
+    return sorted(
+        view_name(domain, view)
+        for port_id, majors in published_ports(store).items()
+        for domain, port in [port_id.split(".")]
+        for major in majors
+        for view in major_views(port, major, majors)
+    )
+
+
 def create_views(
     connection: duckdb.DuckDBPyConnection, store: PortStore, catalog: str | None = None,
     names: Collection[tuple[str, str]] | None = None,
@@ -71,8 +87,7 @@ def create_views(
         schema = (f'"{catalog}".' if catalog else "") + f'"{domain}"'
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for major in majors:
-            views = [f"{port}_v{major}"] + ([port] if major == majors[-1] else [])
-            views = [view_name(domain, view, catalog=catalog) for view in views
+            views = [view_name(domain, view, catalog=catalog) for view in major_views(port, major, majors)
                      if names is None or (domain, view) in names]
             if not views:
                 continue

@@ -101,7 +101,8 @@ def sql(query: str, fmt: str, reader: str | None) -> None:
     """
     import duckdb
 
-    from mesh_core.sql import connect, port_views, port_views_named, tables_read
+    from mesh_core.sql import connect, tables_read
+    from mesh_core.sql_catalog import port_views
     from mesh_core.store import PortStore
 
     try:
@@ -110,11 +111,11 @@ def sql(query: str, fmt: str, reader: str | None) -> None:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
     store = PortStore.from_env(reader=reader)
-    if not port_views_named(tables, store):  # e.g. 'show tables': no view is made, so none would be listed
-        views = port_views(store)
-        click.echo("note: the query names no port's view, so no port is read; "
-                   + (f"the views are {', '.join(views)}" if views else "no port is published yet"), err=True)
     with connect(store, tables=tables) as connection:
+        if not connection.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall()[0][0]:
+            views = port_views(store)  # e.g. 'show tables': the query named no port, so no view was made
+            click.echo("note: the query names no port's view, so no port is read; "
+                       + (f"the views are {', '.join(views)}" if views else "no port is published yet"), err=True)
         try:
             relation = connection.sql(query)
             if relation is None:
