@@ -75,7 +75,7 @@ class AuditRecord:
     def to_json(self) -> str:
         """The record as one line of JSON, its time in ISO-8601 UTC."""
         recorded = asdict(self)
-        recorded["time"] = _utc(self.time).isoformat()
+        recorded["time"] = as_utc(self.time).isoformat()
         return json.dumps(recorded, separators=(",", ":"))
 
 
@@ -104,13 +104,13 @@ def append_to(environment: Location, record: AuditRecord) -> None:
         raise MeshError(f"audit record with action {record.action!r} and decision {record.decision!r}",
                         port=record.port)
     domain = record.reader or ANONYMOUS
-    day = _utc(record.time).strftime("%Y-%m-%d")
+    day = as_utc(record.time).strftime("%Y-%m-%d")
     line = ("\n" + record.to_json() + "\n").encode()
     if environment.is_local:
         folder = f"{environment.uri}/{AUDIT_FOLDER}/{domain}"
         _append_local(folder, f"{folder}/{day}.jsonl", line, record.port)
         return
-    name = f"{AUDIT_FOLDER}/{domain}/{day}/{_utc(record.time).strftime('%H%M%S%f')}-{uuid.uuid4().hex}.json"
+    name = f"{AUDIT_FOLDER}/{domain}/{day}/{as_utc(record.time).strftime('%H%M%S%f')}-{uuid.uuid4().hex}.json"
     try:
         with environment.filesystem().open_output_stream(name) as stream:
             stream.write(line)
@@ -184,7 +184,7 @@ def query_audit(
         parameters["reader"] = reader
     if since is not None:
         conditions.append("time >= $since")
-        parameters["since"] = _utc(since)
+        parameters["since"] = as_utc(since)
     conditions.insert(0, "time IS NOT NULL")
     others = ", ".join(name for name in _COLUMNS if name != "time")
     connection = duckdb.connect()
@@ -211,7 +211,7 @@ def _records(environment: Location, *, reader: str | None, since: datetime | Non
 
     filesystem = environment.filesystem()
     root = AUDIT_FOLDER if reader is None else f"{AUDIT_FOLDER}/{reader}"
-    first_day = _utc(since).strftime("%Y-%m-%d") if since is not None else ""
+    first_day = as_utc(since).strftime("%Y-%m-%d") if since is not None else ""
     try:
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     except OSError as error:
@@ -259,5 +259,6 @@ def _integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive time is taken as UTC."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

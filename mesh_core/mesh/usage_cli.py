@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ def usage(workspace: Path, since: datetime | None, fmt: str) -> None:
     """
     from mesh_core.mesh.cli import load_mesh
 
-    if since is not None:
-        since = since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since.astimezone(timezone.utc)
+    from mesh_core.audit_trail import as_utc
+
+    since = as_utc(since) if since is not None else None
     mesh = load_mesh(workspace)
     products, with_compute = gather_usage(mesh, since)
     if fmt == "json":
